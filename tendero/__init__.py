@@ -1,0 +1,1 @@
+"""Tendero: a durable conversational-commerce assistant."""

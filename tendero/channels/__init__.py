@@ -1,0 +1,1 @@
+"""Messaging channels: provider-specific webhook parsing, signing and sending."""

@@ -1,0 +1,26 @@
+"""ORM tables, one module per aggregate; importing this package registers them all."""
+
+from tendero.db.models.cart import Cart, CartItem
+from tendero.db.models.catalog import Category, Product, ProductCategory, ProductVariant
+from tendero.db.models.conversation import Conversation, InboundEvent, Message
+from tendero.db.models.customer import Customer
+from tendero.db.models.order import Order, OrderEvent, OrderItem, OrderNumberCounter
+from tendero.db.models.tenant import Tenant
+
+__all__ = [
+    "Cart",
+    "CartItem",
+    "Category",
+    "Conversation",
+    "Customer",
+    "InboundEvent",
+    "Message",
+    "Order",
+    "OrderEvent",
+    "OrderItem",
+    "OrderNumberCounter",
+    "Product",
+    "ProductCategory",
+    "ProductVariant",
+    "Tenant",
+]

@@ -1,0 +1,1 @@
+"""Pydantic value objects shared by the API, workflows and activities (no I/O)."""

@@ -1,0 +1,18 @@
+"""Workflow IDs built from business keys (DESIGN.md, "Workflows").
+
+One place builds them, so a retried webhook or a double click always lands on the same run.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+def conversation_workflow_id(tenant_id: UUID, channel: str, customer_id: UUID) -> str:
+    """``conversation:{tenant}:{channel}:{customer}``."""
+    return f"conversation:{tenant_id}:{channel}:{customer_id}"
+
+
+def checkout_workflow_id(tenant_id: UUID, cart_id: UUID, cart_version: int) -> str:
+    """``checkout:{tenant}:{cart}:{cart_version}``; also the order's idempotency key."""
+    return f"checkout:{tenant_id}:{cart_id}:{cart_version}"

@@ -1,0 +1,101 @@
+"""Runtime configuration: the only module that reads the environment.
+
+Every value has a name in the ecosystem's habits (``DATABASE_URL``, ``TEMPORAL_ADDRESS``...)
+and a development default, so ``tendero dev`` works with no configuration at all. Secrets are
+``SecretStr`` so they never appear in a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed key is fine for a local demo and unit tests; production refuses it (see validator).
+_DEV_KEY_B64 = base64.urlsafe_b64encode(b"0" * 32).decode()
+
+
+class Settings(BaseSettings):
+    """Tendero settings, read from the environment and ``.env``.
+
+    Attributes mirror the environment variable names in lower case (``database_url`` is
+    ``DATABASE_URL``). ``None`` for ``database_url`` / ``temporal_address`` means "use the
+    embedded server that ``tendero dev`` starts".
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    tendero_env: Literal["dev", "test", "production"] = "dev"
+    tendero_data_dir: Path = Path(".tendero")
+    tendero_secret_key: SecretStr = SecretStr(_DEV_KEY_B64)
+    tendero_sink_enabled: bool = False
+    tendero_public_url: str = "http://127.0.0.1:8000"
+
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "tendero"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+
+    whatsapp_app_secret: SecretStr = SecretStr("dev-app-secret")
+    whatsapp_verify_token: SecretStr = SecretStr("dev-verify-token")
+    whatsapp_graph_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v23.0"
+    whatsapp_phone_number_id: str = "100000000000001"
+    whatsapp_access_token: SecretStr = SecretStr("dev-access-token")
+    webhook_max_body_bytes: int = Field(default=1_000_000, gt=0)
+
+    checkout_confirm_ttl_s: int = Field(default=30 * 60, gt=0)
+    conversation_idle_close_s: int = Field(default=24 * 60 * 60, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Force the psycopg 3 driver, whatever scheme the operator wrote."""
+        if value is None:
+            return None
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        """Refuse the built-in development secrets when running in production."""
+        if self.tendero_env != "production":
+            return self
+        weak = {
+            "TENDERO_SECRET_KEY": self.tendero_secret_key.get_secret_value() == _DEV_KEY_B64,
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret.get_secret_value()
+            == "dev-app-secret",
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token.get_secret_value()
+            == "dev-verify-token",
+        }
+        bad = [name for name, is_weak in weak.items() if is_weak]
+        if bad:
+            raise ValueError(f"set real values for {', '.join(bad)} in production")
+        if self.tendero_sink_enabled:
+            raise ValueError("TENDERO_SINK_ENABLED must be off in production")
+        return self
+
+    @property
+    def secret_key_bytes(self) -> bytes:
+        """The 32-byte AES-256 key decoded from ``TENDERO_SECRET_KEY`` (url-safe base64)."""
+        key = base64.urlsafe_b64decode(self.tendero_secret_key.get_secret_value())
+        if len(key) != 32:
+            raise ValueError("TENDERO_SECRET_KEY must be 32 bytes, url-safe base64 encoded")
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (cached; tests build their own ``Settings``)."""
+    return Settings()

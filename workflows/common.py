@@ -1,0 +1,38 @@
+"""Shared workflow pieces: typed search attributes and activity retry policies.
+
+Search attributes carry internal ids and numbers only, never a phone number, e-mail or
+address: Temporal stores them unencrypted (DESIGN.md, "Workflows").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+ORDER_NUMBER = SearchAttributeKey.for_keyword("OrderNumber")
+TICKET_NUMBER = SearchAttributeKey.for_keyword("TicketNumber")
+STAGE = SearchAttributeKey.for_keyword("Stage")
+
+ALL_SEARCH_ATTRIBUTES = (TENANT_ID, CUSTOMER_ID, ORDER_NUMBER, TICKET_NUMBER, STAGE)
+
+# Database work: quick, retried a handful of times with backoff, then surfaced.
+DB_TIMEOUT = timedelta(seconds=30)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=20,
+)
+
+# Outbound sends: Meta's rate limits (130429/131056) want patience, not hammering.
+SEND_TIMEOUT = timedelta(seconds=30)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=12,
+    non_retryable_error_types=["WindowClosed", "InvalidToken", "RecipientUnreachable"],
+)
