@@ -74,8 +74,7 @@ class Settings(BaseSettings):
             return self
         weak = {
             "TENDERO_SECRET_KEY": self.tendero_secret_key.get_secret_value() == _DEV_KEY_B64,
-            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret.get_secret_value()
-            == "dev-app-secret",
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret.get_secret_value() == "dev-app-secret",
             "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token.get_secret_value()
             == "dev-verify-token",
         }

@@ -101,14 +101,14 @@ class WaError(_Model):
 class WaValue(_Model):
     """``changes[].value`` for ``field == "messages"``.
 
-    Messages and statuses stay raw dicts here so that each one is validated on its own and a
-    bad one cannot reject the whole batch.
+    Contacts, messages and statuses stay raw here so that each one is validated on its own and
+    a bad one cannot reject the whole batch.
     """
 
     metadata: WaMetadata
-    contacts: list[WaContact] = Field(default_factory=list)
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    statuses: list[dict[str, Any]] = Field(default_factory=list)
+    contacts: list[Any] = Field(default_factory=list)
+    messages: list[Any] = Field(default_factory=list)
+    statuses: list[Any] = Field(default_factory=list)
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -329,8 +329,9 @@ def _where(exc: ValidationError) -> str:
 
 def _collect(value: WaValue, batch: WebhookBatch) -> None:
     phone_number_id = value.metadata.phone_number_id
+    contacts = [contact for raw in value.contacts if (contact := _to_contact(raw)) is not None]
     for raw in value.messages:
-        message = _to_inbound(raw, value, phone_number_id)
+        message = _to_inbound(raw, contacts, phone_number_id)
         if message is None or message.kind is InboundKind.UNSUPPORTED:
             batch.skipped += 1
         if message is not None:
@@ -343,6 +344,13 @@ def _collect(value: WaValue, batch: WebhookBatch) -> None:
             batch.statuses.append(status)
 
 
+def _to_contact(raw: object) -> WaContact | None:
+    try:
+        return WaContact.model_validate(raw)
+    except ValidationError:
+        return None  # only enriches messages; a bad contact must not cost the message
+
+
 def _find_contact(message: WaMessage, contacts: list[WaContact]) -> WaContact | None:
     for contact in contacts:
         if message.from_ is not None and contact.wa_id == message.from_:
@@ -353,10 +361,12 @@ def _find_contact(message: WaMessage, contacts: list[WaContact]) -> WaContact | 
     return contacts[0] if len(contacts) == 1 else None
 
 
-def _to_inbound(raw: dict[str, Any], value: WaValue, phone_number_id: str) -> InboundMessage | None:
+def _to_inbound(
+    raw: object, contacts: list[WaContact], phone_number_id: str
+) -> InboundMessage | None:
     try:
         message = WaMessage.model_validate(raw)
-        contact = _find_contact(message, value.contacts)
+        contact = _find_contact(message, contacts)
         fields: dict[str, Any] = {
             "provider_message_id": message.id,
             "phone_number_id": phone_number_id,
@@ -422,7 +432,7 @@ def _content(message: WaMessage) -> dict[str, Any]:
     return {"kind": InboundKind.UNSUPPORTED}
 
 
-def _to_status(raw: dict[str, Any], phone_number_id: str) -> StatusUpdate | None:
+def _to_status(raw: object, phone_number_id: str) -> StatusUpdate | None:
     try:
         status = WaStatus.model_validate(raw)
     except ValidationError as exc:
@@ -444,7 +454,7 @@ def _to_status(raw: dict[str, Any], phone_number_id: str) -> StatusUpdate | None
     )
 
 
-def _safe_id(raw: dict[str, Any]) -> str:
+def _safe_id(raw: object) -> str:
     """The wamid for logs (never the phone number or content)."""
-    wamid = raw.get("id")
+    wamid = raw.get("id") if isinstance(raw, dict) else None
     return wamid if isinstance(wamid, str) else "<no id>"

@@ -1,0 +1,132 @@
+"""WhatsApp Cloud API webhook: verification GET and signed POST (notes/whatsapp.md, section 1)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from temporalio.service import RPCError
+
+from api.conversations import InboundRecorder
+from api.deps import SessionsDep, SettingsDep, TemporalDep
+from tendero.channels.whatsapp.payloads import WebhookPayloadError, parse_webhook
+from tendero.channels.whatsapp.signature import verify_signature, verify_subscription
+from tendero.db.repos import conversations as repo
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/webhooks/whatsapp", tags=["webhooks"])
+
+
+@router.get(
+    "",
+    response_class=PlainTextResponse,
+    responses={403: {"description": "mode is not subscribe or the verify token is wrong"}},
+)
+async def verify(
+    settings: SettingsDep,
+    mode: str | None = Query(default=None, alias="hub.mode"),
+    token: str | None = Query(default=None, alias="hub.verify_token"),
+    challenge: str | None = Query(default=None, alias="hub.challenge"),
+) -> PlainTextResponse:
+    """Answer Meta's subscription check with the challenge, as plain text."""
+    answer = verify_subscription(
+        mode, token, challenge, settings.whatsapp_verify_token.get_secret_value()
+    )
+    if answer is None:
+        raise HTTPException(status_code=403, detail="verification failed")
+    return PlainTextResponse(answer)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+@router.post(
+    "",
+    responses={
+        400: {"description": "malformed JSON or not a WhatsApp webhook envelope"},
+        401: {"description": "missing or wrong X-Hub-Signature-256"},
+        413: {"description": "body over WEBHOOK_MAX_BODY_BYTES"},
+        503: {"description": "Temporal unreachable; Meta retries and nothing is lost"},
+    },
+)
+async def receive(
+    request: Request, settings: SettingsDep, sessions: SessionsDep, temporal: TemporalDep
+) -> JSONResponse:
+    """Verify, record and hand over every message and status of a (batched) webhook.
+
+    The signature is checked on the raw bytes before anything is parsed. Each message is
+    written under its wamid before its conversation is signalled; a redelivered message is
+    acknowledged and produces nothing. The answer never waits for the bot's reply.
+    """
+    raw = await _read_limited(request, settings.webhook_max_body_bytes)
+    if not verify_signature(
+        raw,
+        request.headers.get("x-hub-signature-256"),
+        settings.whatsapp_app_secret.get_secret_value(),
+    ):
+        raise HTTPException(status_code=401, detail="invalid signature")
+    try:
+        payload: Any = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise WebhookPayloadError("the body is not a JSON object")
+        batch = parse_webhook(payload)
+    except (ValueError, WebhookPayloadError) as err:
+        raise HTTPException(status_code=400, detail=f"malformed webhook: {err}") from err
+
+    counts = {"messages": 0, "duplicates": 0, "statuses": 0, "unknown_number": 0}
+    async with sessions() as session, session.begin():
+        for status in batch.statuses:
+            event = await repo.record_inbound_event(
+                session,
+                provider="whatsapp-status",
+                event_key=f"{status.provider_message_id}:{status.status.value}",
+                tenant_id=None,
+            )
+            if event is not None:
+                await repo.apply_status(session, status)
+            counts["statuses"] += 1
+
+    recorder = InboundRecorder(
+        sessions,
+        temporal,
+        task_queue=settings.temporal_task_queue,
+        idle_close_s=settings.conversation_idle_close_s,
+    )
+    tenants: dict[str, Any] = {}
+    for message in batch.messages:
+        if message.phone_number_id not in tenants:
+            async with sessions() as session:
+                tenants[message.phone_number_id] = await repo.get_tenant_by_phone_number_id(
+                    session, message.phone_number_id
+                )
+        tenant = tenants[message.phone_number_id]
+        if tenant is None:
+            logger.warning(
+                "dropped a message for unknown phone_number_id %s", message.phone_number_id
+            )
+            counts["unknown_number"] += 1
+            continue
+        recorded = await recorder.record(tenant, message)
+        if recorded is None:
+            counts["duplicates"] += 1
+            continue
+        try:
+            await recorder.signal(recorded)
+        except RPCError as err:
+            logger.error("Temporal unreachable while signalling a conversation: %s", err.status)
+            raise HTTPException(status_code=503, detail="try again later") from err
+        counts["messages"] += 1
+    return JSONResponse(counts)

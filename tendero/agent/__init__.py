@@ -1,0 +1,1 @@
+"""Conversation engines: the guided router (no model, no tokens) and, later, the LLM agent."""

@@ -1,0 +1,179 @@
+"""Everything the bot says, in English and Spanish.
+
+Keys are stable; ``{placeholders}`` are filled with ``str.format``. A missing Spanish text
+falls back to English, so a new key never breaks a Spanish shop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EN: dict[str, str] = {
+    "greeting": "Hi{name}! Welcome to {shop}. What would you like to do?",
+    "btn_browse": "Browse products",
+    "btn_cart": "My cart",
+    "btn_orders": "My orders",
+    "btn_checkout": "Checkout",
+    "btn_add_more": "Add more",
+    "btn_clear": "Clear cart",
+    "btn_add": "Add to cart",
+    "btn_back": "Back",
+    "btn_menu": "Menu",
+    "btn_delivery": "Delivery",
+    "btn_pickup": "Pickup",
+    "list_open": "View options",
+    "categories_body": "Pick a category:",
+    "categories_section": "Categories",
+    "no_categories": "The catalog is empty right now. Please check back soon.",
+    "products_body": "{category}: pick a product.",
+    "products_section": "Products",
+    "more_row": "More…",
+    "more_row_desc": "Show the next products",
+    "product_detail": "*{name}*\n{price}\n{stock}\n\n{description}",
+    "in_stock": "In stock",
+    "in_stock_n": "In stock ({count} left)",
+    "out_of_stock": "Out of stock",
+    "product_out_of_stock": "Sorry, *{name}* is out of stock right now.",
+    "choose_variant": "Which option of *{name}* would you like?",
+    "variants_section": "Options",
+    "variant_out": "out of stock",
+    "choose_quantity": "How many *{label}* would you like? ({price} each) "
+    "Pick one or type a number.",
+    "quantity_section": "Quantity",
+    "added": "Added {quantity} × {label} to your cart.\nCart: {count} items, {subtotal}.",
+    "capped": "Only {available} of {label} are available, so your cart now has {quantity}.",
+    "none_left": "Sorry, there are no more of {label} available.",
+    "cart_empty": "Your cart is empty.",
+    "cart_body": "*Your cart*\n{lines}\n\nSubtotal: {subtotal}",
+    "cart_line": "• {quantity} × {label}: {total}",
+    "cart_cleared": "Your cart is now empty.",
+    "search_results": "Here is what I found for “{query}”:",
+    "search_none": "I couldn't find anything for “{query}”. "
+    "Try another word, or browse the catalog.",
+    "unknown_option": "Sorry, that option is no longer available.",
+    "cannot_read": "I can read text, taps on options, locations and catalog orders. "
+    "Please type what you are looking for.",
+    "help": "You can:\n• type a product name to search\n• *menu* for the main menu\n"
+    "• *cart* to see your cart\n• *checkout* to order\n"
+    "• *my orders* or an order number (e.g. {example}) to track an order",
+    "catalog_order_added": "I added the items from your catalog order.",
+    "catalog_order_missing": "These items are not available here: {items}.",
+    "nothing_to_confirm": "There is no order summary waiting for confirmation. "
+    "Type *checkout* when your cart is ready.",
+    "cart_changed": "Your cart changed since the summary, so here is an updated one.",
+    "checkout_running": "You are already checking out. Answer the last question, "
+    "or type *cancel* to stop.",
+    "checkout_cancelled": "Checkout cancelled. Your cart is kept.",
+    "ask_fulfilment": "How would you like to receive your order?",
+    "ask_address": "Please type your delivery address, or share your location.",
+    "ask_payment": "How would you like to pay?",
+    "pay_cash": "Cash",
+    "pay_card_on_delivery": "Card on delivery",
+    "pay_bank_transfer": "Bank transfer",
+    "pickup_at": "Pickup at {address}",
+    "summary": "*Order summary*\n{lines}\n\nSubtotal: {subtotal}\n{fee_line}Tax: {tax}\n"
+    "*Total: {total}*\n\n{fulfilment}\nPayment: {payment}\n\n"
+    "Reply *CONFIRM* to place your order (valid for {minutes} minutes).",
+    "fee_line": "Delivery: {fee}\n",
+    "deliver_to": "Delivery to: {address}",
+    "expired": "Your order summary expired, so no order was placed. "
+    "Type *checkout* to start again.",
+    "confirm_expired": "That order summary has expired, so no order was placed. "
+    "Type *checkout* to start again.",
+    "confirm_received": "Thanks! Placing your order…",
+    "order_placed": "✅ Order *{number}* placed. Total: {total}.\n{next}",
+    "next_delivery": "We are preparing it and will deliver to {address}. "
+    "Ask “where is my order {number}” any time.",
+    "next_pickup": "We will tell you when it is ready for pickup at {address}. "
+    "Ask “where is my order {number}” any time.",
+    "order_failed_stock": "Sorry, no order was placed: {items} just sold out. "
+    "Your cart is kept; type *cart* to adjust it.",
+    "order_failed": "Sorry, no order was placed: {reason}. Type *cart* to review your cart.",
+    "prices_changed": "Prices changed since your summary, so here is an updated one.",
+    "order_not_found": "I couldn't find an order {number} for you. "
+    "Check the number, or type *my orders*.",
+    "no_orders": "You have no orders with us yet.",
+    "orders_list": "*Your recent orders*\n{lines}\n\nSend an order number for details.",
+    "orders_line": "• {number}: {status}, {total}",
+    "order_detail": "*Order {number}*\nStatus: {status}\n{items}\nTotal: {total}\n\n*Timeline*\n"
+    "{events}",
+    "status_confirmed": "confirmed",
+    "status_preparing": "being prepared",
+    "status_shipped": "shipped",
+    "status_ready_for_pickup": "ready for pickup",
+    "status_delivered": "delivered",
+    "status_cancelled": "cancelled",
+    "status_pending": "pending",
+    "event_placed": "placed",
+    "invalid_quantity": "Please send a number from 1 to {max}.",
+    "address_too_short": "That address looks incomplete. Please type the street, number and city.",
+}
+
+ES: dict[str, str] = {
+    "greeting": "¡Hola{name}! Bienvenido a {shop}. ¿Qué te gustaría hacer?",
+    "btn_browse": "Ver productos",
+    "btn_cart": "Mi carrito",
+    "btn_orders": "Mis pedidos",
+    "btn_checkout": "Pagar",
+    "btn_add_more": "Seguir comprando",
+    "btn_clear": "Vaciar carrito",
+    "btn_add": "Agregar",
+    "btn_back": "Volver",
+    "btn_menu": "Menú",
+    "btn_delivery": "A domicilio",
+    "btn_pickup": "Recoger",
+    "list_open": "Ver opciones",
+    "categories_body": "Elige una categoría:",
+    "categories_section": "Categorías",
+    "no_categories": "El catálogo está vacío por ahora.",
+    "products_body": "{category}: elige un producto.",
+    "products_section": "Productos",
+    "more_row": "Más…",
+    "more_row_desc": "Ver más productos",
+    "in_stock": "Disponible",
+    "in_stock_n": "Disponible ({count} en stock)",
+    "out_of_stock": "Agotado",
+    "product_out_of_stock": "Lo siento, *{name}* está agotado.",
+    "choose_variant": "¿Qué opción de *{name}* quieres?",
+    "variants_section": "Opciones",
+    "variant_out": "agotado",
+    "choose_quantity": "¿Cuántas unidades de *{label}* quieres? ({price} c/u) Elige o escribe "
+    "un número.",
+    "quantity_section": "Cantidad",
+    "added": "Agregué {quantity} × {label} a tu carrito.\nCarrito: {count} artículos, {subtotal}.",
+    "cart_empty": "Tu carrito está vacío.",
+    "cart_body": "*Tu carrito*\n{lines}\n\nSubtotal: {subtotal}",
+    "cart_cleared": "Tu carrito está vacío.",
+    "search_results": "Esto encontré para “{query}”:",
+    "search_none": "No encontré nada para “{query}”. Prueba otra palabra o mira el catálogo.",
+    "unknown_option": "Lo siento, esa opción ya no está disponible.",
+    "ask_fulfilment": "¿Cómo quieres recibir tu pedido?",
+    "ask_address": "Escribe tu dirección de entrega o comparte tu ubicación.",
+    "ask_payment": "¿Cómo quieres pagar?",
+    "pay_cash": "Efectivo",
+    "pay_card_on_delivery": "Tarjeta al recibir",
+    "pay_bank_transfer": "Transferencia",
+    "summary": "*Resumen del pedido*\n{lines}\n\nSubtotal: {subtotal}\n{fee_line}Impuestos: {tax}\n"
+    "*Total: {total}*\n\n{fulfilment}\nPago: {payment}\n\n"
+    "Responde *CONFIRM* para hacer tu pedido (válido por {minutes} minutos).",
+    "fee_line": "Envío: {fee}\n",
+    "deliver_to": "Entrega en: {address}",
+    "expired": "Tu resumen expiró y no se hizo ningún pedido. Escribe *checkout* para empezar "
+    "de nuevo.",
+    "order_placed": "✅ Pedido *{number}* realizado. Total: {total}.\n{next}",
+    "order_not_found": "No encontré un pedido {number} tuyo. Revisa el número o escribe "
+    "*mis pedidos*.",
+    "no_orders": "Aún no tienes pedidos.",
+}
+
+CATALOGS = {"en": EN, "es": ES}
+
+
+def t(language: str, key: str, **values: Any) -> str:
+    """The text ``key`` in ``language`` (English fallback), formatted with ``values``.
+
+    Raises:
+        KeyError: ``key`` does not exist in English (a programming error).
+    """
+    template = CATALOGS.get(language, EN).get(key) or EN[key]
+    return template.format(**values) if values else template

@@ -1,0 +1,1 @@
+"""Checkout rules that need no Temporal: pricing the summary."""

@@ -1,0 +1,1 @@
+"""Async repositories: keyword-only, tenant-scoped; they never commit (callers do)."""

@@ -1,0 +1,154 @@
+"""Order repository: numbering, lookups scoped to one customer of one tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tendero.db.models import Order, OrderEvent, OrderItem, OrderNumberCounter
+
+
+class OrderItemView(BaseModel):
+    """A sold line as frozen on the order."""
+
+    product_name: str
+    variant_label: str | None
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+class OrderEventView(BaseModel):
+    """One timeline entry."""
+
+    kind: str
+    note: str | None
+    created_at: datetime
+
+
+class OrderView(BaseModel):
+    """An order with its items and timeline, for tracking answers."""
+
+    order_id: uuid.UUID
+    number: str
+    status: str
+    fulfilment: str
+    address: dict[str, Any] | None
+    payment_method: str
+    currency: str
+    subtotal: Decimal
+    delivery_fee: Decimal
+    tax: Decimal
+    total: Decimal
+    created_at: datetime
+    items: list[OrderItemView]
+    events: list[OrderEventView]
+
+
+async def next_order_number(
+    session: AsyncSession, *, tenant_id: uuid.UUID, prefix: str, year: int
+) -> str:
+    """Allocate the tenant's next number for ``year``: ``ORD-2026-00001``.
+
+    The counter row is upserted and incremented atomically, so concurrent checkouts never
+    share a number; a rolled-back transaction gives its number back.
+    """
+    stmt = (
+        insert(OrderNumberCounter)
+        .values(tenant_id=tenant_id, year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "year"],
+            set_={"last_value": OrderNumberCounter.last_value + 1},
+        )
+        .returning(OrderNumberCounter.last_value)
+    )
+    value = (await session.execute(stmt)).scalar_one()
+    return f"{prefix}-{year}-{value:05d}"
+
+
+async def get_order_by_idempotency_key(
+    session: AsyncSession, *, tenant_id: uuid.UUID, key: str
+) -> Order | None:
+    """The order created under ``key`` in this tenant, if any."""
+    found = await session.execute(
+        select(Order).where(Order.tenant_id == tenant_id, Order.idempotency_key == key)
+    )
+    return found.scalar_one_or_none()
+
+
+async def _view(session: AsyncSession, order: Order) -> OrderView:
+    items = (
+        await session.execute(
+            select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+        )
+    ).scalars()
+    events = (
+        await session.execute(
+            select(OrderEvent)
+            .where(OrderEvent.order_id == order.id)
+            .order_by(OrderEvent.created_at, OrderEvent.id)
+        )
+    ).scalars()
+    return OrderView(
+        order_id=order.id,
+        number=order.number,
+        status=order.status,
+        fulfilment=order.fulfilment,
+        address=order.address,
+        payment_method=order.payment_method,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        delivery_fee=order.delivery_fee,
+        tax=order.tax,
+        total=order.total,
+        created_at=order.created_at,
+        items=[
+            OrderItemView(
+                product_name=i.product_name,
+                variant_label=i.variant_label,
+                quantity=i.quantity,
+                unit_price=i.unit_price,
+                line_total=i.line_total,
+            )
+            for i in items
+        ],
+        events=[OrderEventView(kind=e.kind, note=e.note, created_at=e.created_at) for e in events],
+    )
+
+
+async def get_customer_order(
+    session: AsyncSession, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, number: str
+) -> OrderView | None:
+    """The customer's own order by number; anyone else's (or a missing one) is ``None``.
+
+    Callers answer both cases with the same words, so order numbers cannot be probed.
+    """
+    found = await session.execute(
+        select(Order).where(
+            Order.tenant_id == tenant_id,
+            Order.customer_id == customer_id,
+            Order.number == number.upper(),
+        )
+    )
+    order = found.scalar_one_or_none()
+    return None if order is None else await _view(session, order)
+
+
+async def list_customer_orders(
+    session: AsyncSession, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, limit: int = 5
+) -> list[OrderView]:
+    """The customer's most recent orders in this tenant, newest first."""
+    found = await session.execute(
+        select(Order)
+        .where(Order.tenant_id == tenant_id, Order.customer_id == customer_id)
+        .order_by(Order.created_at.desc(), Order.number.desc())
+        .limit(limit)
+    )
+    return [await _view(session, order) for order in found.scalars()]

@@ -1,0 +1,113 @@
+"""Conversation value objects passed between the API, workflows and activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from tendero.domain.checkout import CheckoutChoice, CheckoutChoices, CheckoutStatus
+
+
+class Owner(StrEnum):
+    """Who answers the conversation."""
+
+    BOT = "bot"
+    WAITING_FOR_HUMAN = "waiting_for_human"
+    HUMAN = "human"
+    CLOSED = "closed"
+
+
+class ConversationRef(BaseModel):
+    """The ids that identify a conversation (no personal data: safe in workflow history)."""
+
+    tenant_id: UUID
+    customer_id: UUID
+    conversation_id: UUID
+    channel: str = "whatsapp"
+
+
+class InboundSignal(BaseModel):
+    """Signal payload for one recorded inbound message; its content stays in Postgres."""
+
+    message_id: UUID
+    received_at: datetime
+
+
+class StartCheckout(BaseModel):
+    """Start (or resume) the checkout of a cart version."""
+
+    kind: Literal["start_checkout"] = "start_checkout"
+    cart_id: UUID
+    cart_version: int
+    prefill: CheckoutChoices = Field(default_factory=CheckoutChoices)
+
+
+class ProvideCheckoutChoice(BaseModel):
+    """Pass the customer's answer to the running checkout."""
+
+    kind: Literal["checkout_choice"] = "checkout_choice"
+    workflow_id: str
+    choice: CheckoutChoice
+
+
+class ConfirmCheckout(BaseModel):
+    """The customer typed CONFIRM for this summary and cart version."""
+
+    kind: Literal["confirm_checkout"] = "confirm_checkout"
+    workflow_id: str
+    summary_id: str
+    cart_version: int
+
+
+class RefreshCheckout(BaseModel):
+    """The cart changed: recompute and show a new summary."""
+
+    kind: Literal["refresh_checkout"] = "refresh_checkout"
+    workflow_id: str
+    cart_version: int
+
+
+class CancelCheckout(BaseModel):
+    """Stop the running checkout."""
+
+    kind: Literal["cancel_checkout"] = "cancel_checkout"
+    workflow_id: str
+
+
+Command = Annotated[
+    StartCheckout | ProvideCheckoutChoice | ConfirmCheckout | RefreshCheckout | CancelCheckout,
+    Field(discriminator="kind"),
+]
+
+
+class TurnInput(BaseModel):
+    """Input of the turn activity: which message, and the checkout the conversation knows."""
+
+    conversation: ConversationRef
+    message_id: UUID
+    checkout: CheckoutStatus | None = None
+
+
+class TurnResult(BaseModel):
+    """What one turn decided: replies to deliver (already stored) and commands to apply."""
+
+    outbound_ids: list[UUID] = Field(default_factory=list)
+    commands: list[Command] = Field(default_factory=list)
+    stage: str = "browsing"
+
+
+class ConversationInput(BaseModel):
+    """ConversationWorkflow input, also its state across continue-as-new."""
+
+    conversation: ConversationRef
+    pending: list[InboundSignal] = Field(default_factory=list)
+    seen_message_ids: list[UUID] = Field(default_factory=list)
+    checkout: CheckoutStatus | None = None
+    owner: Owner = Owner.BOT
+    stage: str = "new"
+    turns: int = 0
+    idle_close_s: int = 24 * 60 * 60

@@ -1,0 +1,69 @@
+"""Tendero's error tree. Every error we raise has a stable ``code`` and a ``retryable`` flag.
+
+```
+AppError
+├── CheckoutError
+│   ├── CartChangedError      the cart is not the one the summary was computed for
+│   ├── EmptyCartError        nothing to check out
+│   ├── OutOfStockError       a line cannot be fulfilled (names in ``unavailable``)
+│   └── PriceChangedError     a price moved since the summary
+└── NotFoundError             an id that does not exist in this tenant (or belongs to another)
+```
+Activities convert them into ``ApplicationError(type=code, non_retryable=not retryable)``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class AppError(Exception):
+    """Root of every error we raise; ``code`` is stable and safe to show to API clients."""
+
+    code: ClassVar[str] = "internal"
+    retryable: ClassVar[bool] = False
+
+
+class NotFoundError(AppError):
+    """Missing, or not this tenant's (the two are never told apart)."""
+
+    code = "not_found"
+
+
+class CheckoutError(AppError):
+    """A checkout cannot proceed as summarised."""
+
+    code = "checkout"
+
+
+class CartChangedError(CheckoutError):
+    """The cart changed (or was checked out) since the summary."""
+
+    code = "CartChanged"
+
+
+class EmptyCartError(CheckoutError):
+    """The cart has no lines."""
+
+    code = "EmptyCart"
+
+
+class OutOfStockError(CheckoutError):
+    """Some lines exceed the stock left.
+
+    Attributes:
+        unavailable: human labels of the lines that cannot be fulfilled.
+    """
+
+    code = "OutOfStock"
+
+    def __init__(self, unavailable: list[str]) -> None:
+        """Build from the labels of the lines that cannot be fulfilled."""
+        super().__init__("out of stock: " + ", ".join(unavailable))
+        self.unavailable = unavailable
+
+
+class PriceChangedError(CheckoutError):
+    """A unit price differs from the confirmed summary."""
+
+    code = "PriceChanged"

@@ -1,0 +1,1 @@
+"""Store connectors: one protocol, one implementation per kind of store."""

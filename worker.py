@@ -1,0 +1,97 @@
+"""The Tendero worker: builds clients, registers every workflow and activity, runs.
+
+Run with ``tendero worker`` (or ``python worker.py``); scale out by starting more of them on
+the same task queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.checkout import CheckoutActivities
+from activities.conversation import ConversationActivities
+from activities.messaging import MessagingActivities
+from tendero.channels.whatsapp.graph import GraphClient
+from tendero.db.engine import make_engine, make_sessionmaker
+from tendero.settings import Settings, get_settings
+from workflows.checkout import CheckoutWorkflow
+from workflows.client import connect
+from workflows.conversation import ConversationWorkflow
+
+WORKFLOWS: Sequence[type] = (ConversationWorkflow, CheckoutWorkflow)
+
+
+def build_activities(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    graph_http: httpx.AsyncClient,
+    settings: Settings,
+) -> list[Any]:
+    """Every activity, bound to its injected clients."""
+    graph = GraphClient(graph_http, settings.whatsapp_graph_url, settings.whatsapp_api_version)
+    conversation = ConversationActivities(sessions)
+    messaging = MessagingActivities(sessions, graph, settings.secret_key_bytes)
+    checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
+    return [
+        conversation.run_turn,
+        messaging.deliver_messages,
+        checkout.prepare_summary,
+        checkout.compose_checkout_message,
+        checkout.place_order,
+        checkout.confirm_checkout,
+    ]
+
+
+def build_worker(
+    client: Client,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    graph_http: httpx.AsyncClient,
+    settings: Settings,
+    task_queue: str | None = None,
+    activities: list[Any] | None = None,
+) -> Worker:
+    """A Worker with Tendero's workflows and activities (``activities`` overrides, for tests)."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities
+        or build_activities(
+            sessions=sessions, client=client, graph_http=graph_http, settings=settings
+        ),
+    )
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Connect to Postgres and Temporal and run until interrupted."""
+    settings = settings or get_settings()
+    if settings.database_url is None or settings.temporal_address is None:
+        raise SystemExit("DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `tendero dev`)")
+    engine = make_engine(settings.database_url)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
+        worker = build_worker(
+            client, sessions=make_sessionmaker(engine), graph_http=http, settings=settings
+        )
+        logging.getLogger(__name__).info(
+            "worker running on task queue %s", settings.temporal_task_queue
+        )
+        try:
+            await worker.run()
+        finally:
+            await engine.dispose()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(main())

@@ -1,0 +1,235 @@
+"""ConversationWorkflow: one per customer, tenant and channel; messages one at a time.
+
+ID ``conversation:{tenant}:{channel}:{customer}``, started by signal-with-start from each
+inbound message (DESIGN.md). Each message becomes one turn: the turn activity decides and
+stores replies and commands, the replies are delivered, then the commands run (start a
+checkout child, pass it an answer, confirm it). It idle-closes after the channel window and
+continues as new when Temporal suggests it, carrying its state in ``ConversationInput``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from tendero.domain.activities import ConfirmInput, ConfirmResult, DeliverInput, DeliverResult
+    from tendero.domain.checkout import CheckoutChoices, CheckoutStatus, CheckoutStep
+    from tendero.domain.conversation import (
+        CancelCheckout,
+        Command,
+        ConfirmCheckout,
+        ConversationInput,
+        InboundSignal,
+        Owner,
+        ProvideCheckoutChoice,
+        RefreshCheckout,
+        StartCheckout,
+        TurnInput,
+        TurnResult,
+    )
+    from tendero.domain.ids import checkout_workflow_id
+    from workflows.checkout import CheckoutInput, CheckoutWorkflow, checkout_search_attributes
+    from workflows.common import (
+        CUSTOMER_ID,
+        DB_RETRY,
+        DB_TIMEOUT,
+        SEND_RETRY,
+        SEND_TIMEOUT,
+        STAGE,
+        TENANT_ID,
+    )
+
+# Duplicate signals (a webhook retried after a failed acknowledgement) are dropped by id;
+# the last few hundred ids are plenty for Meta's redelivery pattern.
+SEEN_IDS_KEPT = 500
+
+
+def conversation_search_attributes(data: ConversationInput) -> TypedSearchAttributes:
+    """The attributes a conversation starts with (ids only, never personal data)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(TENANT_ID, str(data.conversation.tenant_id)),
+            SearchAttributePair(CUSTOMER_ID, str(data.conversation.customer_id)),
+            SearchAttributePair(STAGE, data.stage),
+        ]
+    )
+
+
+@workflow.defn
+class ConversationWorkflow:
+    """A customer's conversation with a shop (see module docstring)."""
+
+    @workflow.init
+    def __init__(self, data: ConversationInput) -> None:
+        """Restore state (fresh, or carried through continue-as-new)."""
+        self._state = data.model_copy(deep=True)
+
+    @workflow.signal
+    def inbound(self, message: InboundSignal) -> None:
+        """A recorded inbound message; duplicates (same message id) are ignored."""
+        if message.message_id in self._state.seen_message_ids:
+            return
+        self._state.seen_message_ids.append(message.message_id)
+        del self._state.seen_message_ids[:-SEEN_IDS_KEPT]
+        self._state.pending.append(message)
+
+    @workflow.signal(name="checkout_progress")
+    def checkout_progress(self, status: CheckoutStatus) -> None:
+        """A checkout child reports its step; a finished one is forgotten."""
+        current = self._state.checkout
+        if current is not None and current.workflow_id != status.workflow_id:
+            return  # a superseded checkout reporting late
+        self._state.checkout = status
+
+    @workflow.query
+    def state(self) -> ConversationInput:
+        """The whole state (ids and steps only: no message content)."""
+        return self._state
+
+    @workflow.run
+    async def run(self, data: ConversationInput) -> None:
+        """Process messages in arrival order until idle for the channel window."""
+        idle = timedelta(seconds=self._state.idle_close_s)
+        self._show()
+        while True:
+            try:
+                await workflow.wait_condition(lambda: bool(self._state.pending), timeout=idle)
+            except TimeoutError:
+                if self._checkout_running():
+                    continue  # never close under a running checkout
+                self._state.owner = Owner.CLOSED
+                self._state.stage = "closed"
+                self._show()
+                return
+            message = self._state.pending.pop(0)
+            await self._turn(message)
+            self._show()
+            if workflow.info().is_continue_as_new_suggested() and not self._state.pending:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._state)
+
+    async def _turn(self, message: InboundSignal) -> None:
+        checkout = self._state.checkout
+        if checkout is not None and checkout.step.is_terminal:
+            # Kept one turn longer so "CONFIRM" after expiry gets the right answer.
+            self._state.checkout = None
+        result = await workflow.execute_activity(
+            "run_turn",
+            TurnInput(
+                conversation=self._state.conversation,
+                message_id=message.message_id,
+                checkout=checkout,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            result_type=TurnResult,
+        )
+        self._state.turns += 1
+        self._state.stage = result.stage
+        await self._deliver(result.outbound_ids)
+        for command in result.commands:
+            await self._apply(command, message)
+
+    async def _deliver(self, outbound_ids: list[object]) -> None:
+        if not outbound_ids:
+            return
+        try:
+            await workflow.execute_activity(
+                "deliver_messages",
+                DeliverInput(conversation=self._state.conversation, outbound_ids=outbound_ids),
+                start_to_close_timeout=SEND_TIMEOUT,
+                retry_policy=SEND_RETRY,
+                result_type=DeliverResult,
+            )
+        except ActivityError:
+            # Retries ran out (provider down for minutes): the conversation goes on; the
+            # messages stay "pending" in Postgres for operators to see.
+            workflow.logger.warning("replies could not be delivered")
+
+    async def _apply(self, command: Command, message: InboundSignal) -> None:
+        if isinstance(command, StartCheckout):
+            await self._start_checkout(command)
+        elif isinstance(command, ProvideCheckoutChoice):
+            await self._signal_checkout(command.workflow_id, "provide", command.choice)
+        elif isinstance(command, RefreshCheckout):
+            await self._signal_checkout(command.workflow_id, "refresh", command.cart_version)
+        elif isinstance(command, CancelCheckout):
+            await self._signal_checkout(command.workflow_id, "cancel", None)
+            self._state.checkout = None
+        elif isinstance(command, ConfirmCheckout):
+            result = await workflow.execute_activity(
+                "confirm_checkout",
+                ConfirmInput(
+                    conversation=self._state.conversation,
+                    message_id=message.message_id,
+                    workflow_id=command.workflow_id,
+                    summary_id=command.summary_id,
+                    cart_version=command.cart_version,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                result_type=ConfirmResult,
+            )
+            await self._deliver(result.outbound_ids)
+
+    async def _start_checkout(self, command: StartCheckout) -> None:
+        ref = self._state.conversation
+        workflow_id = checkout_workflow_id(ref.tenant_id, command.cart_id, command.cart_version)
+        current = self._state.checkout
+        if current is not None and current.workflow_id != workflow_id:
+            if not current.step.is_terminal:
+                await self._signal_checkout(current.workflow_id, "cancel", None)
+        data = CheckoutInput(
+            conversation=ref,
+            parent_workflow_id=workflow.info().workflow_id,
+            cart_id=command.cart_id,
+            cart_version=command.cart_version,
+            prefill=command.prefill or CheckoutChoices(),
+        )
+        self._state.checkout = CheckoutStatus(
+            workflow_id=workflow_id, step=CheckoutStep.FULFILMENT, cart_version=command.cart_version
+        )
+        try:
+            await workflow.start_child_workflow(
+                CheckoutWorkflow.run,
+                data,
+                id=workflow_id,
+                # The checkout outlives a continue-as-new of its conversation.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=checkout_search_attributes(data),
+                static_summary="Checkout of a cart",
+                static_details=f"Cart `{command.cart_id}` version {command.cart_version}",
+            )
+        except WorkflowAlreadyStartedError:
+            # A double tap on "Checkout" for the same cart version: keep following that run.
+            workflow.logger.info("checkout %s already running", workflow_id)
+
+    async def _signal_checkout(self, workflow_id: str, signal: str, arg: object) -> None:
+        handle = workflow.get_external_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                await handle.signal(signal)
+            else:
+                await handle.signal(signal, arg)
+        except FailureError:
+            # The checkout already finished (e.g. expired): nothing to tell it.
+            workflow.logger.info("checkout %s is no longer running", workflow_id)
+
+    def _checkout_running(self) -> bool:
+        checkout = self._state.checkout
+        return checkout is not None and not checkout.step.is_terminal
+
+    def _show(self) -> None:
+        state = self._state
+        workflow.upsert_search_attributes([STAGE.value_set(state.stage)])
+        checkout = state.checkout
+        workflow.set_current_details(
+            f"Owner: **{state.owner.value}** · stage: **{state.stage}** · turns: {state.turns}"
+            + (f" · checkout step: **{checkout.step.value}**" if checkout else "")
+        )
