@@ -6,7 +6,6 @@ Nothing downloads: Postgres comes from the ``pgserver`` wheel and Temporal's dev
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 import uuid
@@ -72,8 +71,3 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
-
-
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return asyncio.DefaultEventLoopPolicy()

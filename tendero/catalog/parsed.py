@@ -133,7 +133,9 @@ class ParsedProduct(BaseModel):
     @model_validator(mode="after")
     def _simple_has_one_plain_variant(self) -> ParsedProduct:
         if self.kind == "simple" and (len(self.variants) != 1 or self.variants[0].attributes):
-            raise ValueError(f"simple product {self.external_id} needs one variant without attributes")
+            raise ValueError(
+                f"simple product {self.external_id} needs one variant without attributes"
+            )
         return self
 
 

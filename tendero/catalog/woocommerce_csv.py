@@ -1,4 +1,4 @@
-"""WooCommerce product CSV import (the format of *Products > Export* and the sample data).
+r"""WooCommerce product CSV import (the format of *Products > Export* and the sample data).
 
 Rules follow WooCommerce's own importer (``WC_Product_CSV_Importer`` and
 ``WC_Product_Importer`` in ``plugins/woocommerce/includes/import/``) and the column list of
@@ -7,7 +7,7 @@ its exporter, as seen in WooCommerce's ``sample-data/sample_products.csv``:
 * ``Type`` is a base type (``simple``, ``variable``, ``variation``, ``grouped``,
   ``external``) optionally combined with flags: ``"simple, downloadable, virtual"``.
 * Multi-value cells (``Categories``, ``Images``, ``Attribute N value(s)``) are split on
-  commas; ``\\,`` is an escaped comma (``explode_values``). A category is a ``>`` path.
+  commas; ``\,`` is an escaped comma (``explode_values``). A category is a ``>`` path.
 * ``Parent`` of a variation is ``id:44`` (a WooCommerce ID) or the parent's SKU.
 * ``Published``: ``1`` publish, ``0`` private, ``-1`` draft; empty means publish (the
   importer's default for a new product).
@@ -80,8 +80,9 @@ class _Row:
         return self.cells.get(column, "").strip()
 
     def error(self, column: str, message: str) -> CatalogImportError:
-        return CatalogImportError(f"row {self.number} (ID {self.external_id or '?'}), "
-                                  f"column {column!r}: {message}")
+        return CatalogImportError(
+            f"row {self.number} (ID {self.external_id or '?'}), column {column!r}: {message}"
+        )
 
 
 @dataclass
@@ -377,7 +378,9 @@ def _variation_variants(
             notes.append(f"variation {row.external_id}: attribute {name!r} has no value; omitted")
     combos = list(itertools.product(*options.values())) if options else [()]
     if len(combos) > _MAX_VARIANTS_PER_ROW:
-        raise row.error("Attribute 1 value(s)", f"'any' attributes expand to {len(combos)} variants")
+        raise row.error(
+            "Attribute 1 value(s)", f"'any' attributes expand to {len(combos)} variants"
+        )
     quantity = stock.quantity
     if options and quantity is not None:
         notes.append(
@@ -485,7 +488,7 @@ def _attributes(row: _Row, numbers: list[int], *, multi: bool) -> dict[str, list
 
 
 def _explode(value: str) -> list[str]:
-    """Split on commas not escaped as ``\\,`` (WooCommerce's ``explode_values``)."""
+    r"""Split on commas not escaped as ``\,`` (WooCommerce's ``explode_values``)."""
     if not value:
         return []
     parts = re.split(r"(?<!\\),", value)
@@ -577,9 +580,9 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def clean_text(value: str) -> str | None:
-    """Plain text from a WooCommerce description.
+    r"""Plain text from a WooCommerce description.
 
-    The exporter writes newlines as a literal ``\\n``; descriptions may hold simple HTML.
+    The exporter writes newlines as a literal ``\n``; descriptions may hold simple HTML.
     Block ends become line breaks, other tags are dropped, entities are decoded and runs of
     blank lines collapse to one.
 
@@ -598,4 +601,3 @@ def clean_text(value: str) -> str | None:
 
 def _id_sort_key(external_id: str) -> tuple[int, int, str]:
     return (0, int(external_id), "") if external_id.isdigit() else (1, 0, external_id)
-

@@ -144,11 +144,11 @@ async def _upsert_categories(
                     for c in chunk
                 ]
             )
-            stmt = stmt.on_conflict_do_update(
+            upsert = stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "path"],
                 set_={"name": stmt.excluded.name, "parent_id": stmt.excluded.parent_id},
             ).returning(Category.id, Category.path, _inserted())
-            for row in (await session.execute(stmt)).all():
+            for row in (await session.execute(upsert)).all():
                 ids[row.path] = row.id
                 report.categories += 1
                 report.categories_created += int(row.inserted)
@@ -188,11 +188,11 @@ async def _upsert_products(
             "published",
             "position",
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "external_id"],
             set_={name: stmt.excluded[name] for name in columns},
         ).returning(Product.id, Product.external_id, _inserted())
-        for row in (await session.execute(stmt)).all():
+        for row in (await session.execute(upsert)).all():
             ids[row.external_id] = row.id
             if row.inserted:
                 report.products_created += 1
@@ -253,11 +253,11 @@ async def _upsert_variants(
         columns += ["stock_quantity", "in_stock"]
     for chunk in _chunks(rows):
         stmt = insert(ProductVariant).values(chunk)
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "external_id"],
             set_={name: stmt.excluded[name] for name in columns},
         ).returning(_inserted())
-        for row in (await session.execute(stmt)).all():
+        for row in (await session.execute(upsert)).all():
             if row.inserted:
                 report.variants_created += 1
             else:

@@ -155,7 +155,7 @@ async def load_cart(
             stock_quantity=variant.stock_quantity,
             in_stock=variant.in_stock,
         )
-        for item, variant, product in rows.tuples()
+        for item, variant, product in rows
     ]
     return CartView(cart_id=cart.id, version=cart.version, lines=lines)
 

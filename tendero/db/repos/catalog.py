@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,7 +45,9 @@ def variant_available(variant: type[ProductVariant] = ProductVariant) -> ColumnE
     )
 
 
-def _in_subtree(category: type[Category], root_id: uuid.UUID, root_path: str) -> ColumnElement[bool]:
+def _in_subtree(
+    category: type[Category], root_id: uuid.UUID, root_path: str
+) -> ColumnElement[bool]:
     return or_(
         category.id == root_id,
         func.starts_with(category.path, root_path + PATH_SEPARATOR),
@@ -166,7 +168,8 @@ async def list_category_products(
     return page, total
 
 
-def _variant_aggregate(tenant_id: uuid.UUID) -> any:  # type: ignore[valid-type]
+def _variant_aggregate(tenant_id: uuid.UUID) -> Subquery:
+    """Per product: price range, availability and variant count."""
     return (
         select(
             ProductVariant.product_id,
@@ -326,13 +329,18 @@ async def find_variants_by_retailer_ids(
     candidates = list(rows)
     found: dict[str, VariantDetail] = {}
     for rid in wanted:
-        for matches in (
-            lambda v, p: v.sku == rid,
-            lambda v, p: v.external_id == rid,
-            lambda v, p: p.kind == "simple" and p.sku == rid,
-        ):
-            hit = next(((v, p, a) for v, p, a in candidates if matches(v, p)), None)
-            if hit is not None:
-                found[rid] = _detail(*hit)
-                break
+        best: tuple[int, ProductVariant, Product, bool] | None = None
+        for variant, product, available in candidates:
+            if variant.sku == rid:
+                rank = 0
+            elif variant.external_id == rid:
+                rank = 1
+            elif product.kind == "simple" and product.sku == rid:
+                rank = 2
+            else:
+                continue
+            if best is None or rank < best[0]:
+                best = (rank, variant, product, available)
+        if best is not None:
+            found[rid] = _detail(best[1], best[2], best[3])
     return found

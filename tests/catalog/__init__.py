@@ -1,0 +1,1 @@
+"""Tests of tendero.catalog and tendero.db.repos.catalog."""
