@@ -210,3 +210,17 @@ def row_id(reply: dict[str, Any], title_prefix: str) -> str:
         if row["title"].startswith(title_prefix):
             return str(row["id"])
     raise AssertionError(f"no row starting with {title_prefix!r} in {rows(reply)}")
+
+
+async def reach_summary(
+    customer: Customer, variant_quantities: list[tuple[str, int]], *, address: str = "9 Elm Road"
+) -> dict[str, Any]:
+    """Fill the cart (``(variant_id, quantity)`` pairs) and check out up to the summary."""
+    for variant_id, quantity in variant_quantities:
+        await customer.tap(f"qty:{variant_id}:{quantity}")
+    await customer.tap("checkout", list_reply=False)
+    await customer.tap("ful:delivery", list_reply=False)
+    await customer.text(address)
+    (summary,) = await customer.tap("pay:cash", list_reply=False)
+    assert "Reply *CONFIRM*" in body_text(summary), body_text(summary)
+    return summary

@@ -152,7 +152,13 @@ def _correct(word: str, vocabulary: Vocabulary) -> frozenset[str]:
     joined = word.replace("-", "")
     if joined != word:
         alternatives.add(joined)
-    known = [form for form in (word, joined) if form in vocabulary.forms]
+    spellings = [word, joined]
+    # Plurals: "t-shirts" must reach "t-shirt", which no stemmer sees (hyphenated lexemes
+    # are not stemmed); "-s"/"-es" covers English and Spanish regular plurals.
+    spellings += [
+        form[: -len(end)] for form in (word, joined) for end in ("es", "s") if form.endswith(end)
+    ]
+    known = [form for form in dict.fromkeys(spellings) if form in vocabulary.forms]
     for form in known:
         alternatives |= vocabulary.forms[form]
     if known or len(word) < _FUZZY_MIN_LENGTH:

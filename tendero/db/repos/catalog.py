@@ -163,7 +163,7 @@ async def list_category_products(
             available=available,
             variant_count=variant_count,
         )
-        for product, min_price, max_price, available, variant_count in rows.tuples()
+        for product, min_price, max_price, available, variant_count in rows.all()
     ]
     return page, total
 
@@ -205,7 +205,7 @@ async def get_product(
             .where(ProductVariant.product_id == product.id, ProductVariant.tenant_id == tenant_id)
             .order_by(ProductVariant.position, ProductVariant.id)
         )
-    ).tuples()
+    ).all()
     depth = func.array_length(func.string_to_array(Category.path, PATH_SEPARATOR), 1)
     category_id = (
         await session.execute(
@@ -285,7 +285,7 @@ async def get_variant(
     ).one_or_none()
     if row is None:
         return None
-    variant, product, available = row.tuple()
+    variant, product, available = row
     return _detail(variant, product, available)
 
 
@@ -325,8 +325,8 @@ async def find_variants_by_retailer_ids(
                 ProductVariant.id,
             )
         )
-    ).tuples()
-    candidates = list(rows)
+    ).all()
+    candidates = [(variant, product, available) for variant, product, available in rows]
     found: dict[str, VariantDetail] = {}
     for rid in wanted:
         best: tuple[int, ProductVariant, Product, bool] | None = None
