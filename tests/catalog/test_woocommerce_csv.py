@@ -533,14 +533,12 @@ async def test_import_stock_from_file(
     async with sessionmaker() as session:
         await import_woocommerce_csv(session, tenant_id=tenant.id, text=text)
         await session.commit()
-        stock = {
-            external_id: quantity
-            for external_id, quantity in await session.execute(
-                select(ProductVariant.external_id, ProductVariant.stock_quantity).where(
-                    ProductVariant.tenant_id == tenant.id
-                )
+        rows = await session.execute(
+            select(ProductVariant.external_id, ProductVariant.stock_quantity).where(
+                ProductVariant.tenant_id == tenant.id
             )
-        }
+        )
+        stock = {row.external_id: row.stock_quantity for row in rows}
     assert stock == {"1": 7, "2": 0}
 
 
