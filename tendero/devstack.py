@@ -75,10 +75,10 @@ class EmbeddedPostgres:
         Returns:
             The SQLAlchemy URL (``postgresql+psycopg://postgres:@/tendero?host=...``).
         """
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir.resolve(), cleanup_mode="stop")
+        self._server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{self.database}";')
@@ -177,3 +177,23 @@ def child_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(overrides)
     return env
+
+
+def embedded_postgres_dir(data_dir: Path) -> Path:
+    """Where ``tendero dev`` keeps its Postgres cluster."""
+    return data_dir / "postgres"
+
+
+def resolve_database(
+    database_url: str | None, data_dir: Path
+) -> tuple[str, EmbeddedPostgres | None]:
+    """``DATABASE_URL`` if set, else the embedded server (attached if ``tendero dev`` runs it).
+
+    Returns:
+        The URL and, when this process had to start or attach to the embedded server, its
+        handle (call ``stop()`` when done: it only stops a server this process started).
+    """
+    if database_url is not None:
+        return database_url, None
+    server = EmbeddedPostgres(data_dir=embedded_postgres_dir(data_dir))
+    return server.start(), server

@@ -165,7 +165,9 @@ class Customer:
         before = len(self.stack.graph.sent_to(self.digits))
         response = await self.post(message)
         assert response.status_code == 200, response.text
-        return await self.replies_after(before, expect=expect, settle_s=settle_s, timeout_s=timeout_s)
+        return await self.replies_after(
+            before, expect=expect, settle_s=settle_s, timeout_s=timeout_s
+        )
 
     async def replies_after(
         self, before: int, *, expect: int, settle_s: float = 0.4, timeout_s: float = 20
@@ -183,7 +185,9 @@ class Customer:
     async def text(self, body: str, **kw: Any) -> list[dict[str, Any]]:
         return await self.send(simulator.text_message(self.digits, body), **kw)
 
-    async def tap(self, reply_id: str, *, list_reply: bool = True, **kw: Any) -> list[dict[str, Any]]:
+    async def tap(
+        self, reply_id: str, *, list_reply: bool = True, **kw: Any
+    ) -> list[dict[str, Any]]:
         return await self.send(
             simulator.reply_message(self.digits, reply_id, "tap", list_reply=list_reply), **kw
         )

@@ -24,9 +24,7 @@ class Shop:
     slug: str
     phone_number_id: str
 
-    async def variant(
-        self, sessions: async_sessionmaker[AsyncSession], sku: str
-    ) -> ProductVariant:
+    async def variant(self, sessions: async_sessionmaker[AsyncSession], sku: str) -> ProductVariant:
         async with sessions() as session:
             return (
                 await session.execute(
@@ -48,7 +46,9 @@ class Shop:
 
 
 def test_catalog() -> ParsedCatalog:
-    def simple(ext: str, name: str, price: str, stock: int, cat: str, **kw: object) -> ParsedProduct:
+    def simple(
+        ext: str, name: str, price: str, stock: int, cat: str, **kw: object
+    ) -> ParsedProduct:
         return ParsedProduct(
             external_id=ext,
             kind="simple",
@@ -105,9 +105,7 @@ def test_catalog() -> ParsedCatalog:
     return ParsedCatalog(
         categories=(
             ParsedCategory(path="Clothing", name="Clothing"),
-            ParsedCategory(
-                path="Clothing > Hoodies", name="Hoodies", parent_path="Clothing"
-            ),
+            ParsedCategory(path="Clothing > Hoodies", name="Hoodies", parent_path="Clothing"),
             ParsedCategory(path="Accessories", name="Accessories"),
         ),
         products=(

@@ -201,7 +201,7 @@ class CheckoutWorkflow:
             return await self._finish(CheckoutStep.DONE, order=placed)
 
     async def _prepare(self) -> SummaryResult:
-        return await workflow.execute_activity(
+        result: SummaryResult = await workflow.execute_activity(
             "prepare_summary",
             SummaryInput(
                 conversation=self._data.conversation,
@@ -212,6 +212,7 @@ class CheckoutWorkflow:
             retry_policy=DB_RETRY,
             result_type=SummaryResult,
         )
+        return result
 
     def _auto_choose(self, result: SummaryResult) -> bool:
         """A shop with one payment method need not ask; True when a choice was made."""
@@ -259,7 +260,7 @@ class CheckoutWorkflow:
         assert self._summary is not None
         await self._set_step(CheckoutStep.PLACING)
         try:
-            return await workflow.execute_activity(
+            placed: PlacedOrder = await workflow.execute_activity(
                 "place_order",
                 PlaceOrderInput(
                     conversation=self._data.conversation,
@@ -270,6 +271,7 @@ class CheckoutWorkflow:
                 retry_policy=DB_RETRY,
                 result_type=PlacedOrder,
             )
+            return placed
         except ActivityError as err:
             cause = err.cause
             if not isinstance(cause, ApplicationError):

@@ -10,7 +10,8 @@ from temporalio.client import Client
 
 from tendero.channels.whatsapp import simulator
 from tendero.channels.whatsapp.signature import sign
-from tendero.db.models import Conversation, Customer as CustomerRow, InboundEvent, Message
+from tendero.db.models import Conversation, InboundEvent, Message
+from tendero.db.models import Customer as CustomerRow
 from tests.harness import APP_SECRET, Customer, Stack, body_text, buttons
 from tests.shop import Shop, make_shop
 

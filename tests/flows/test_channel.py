@@ -133,7 +133,9 @@ async def test_statuses_are_recorded_and_never_go_back(
     async def status() -> str:
         async with stack.sessions() as session:
             return str(
-                await session.scalar(select(Message.status).where(Message.provider_message_id == wamid))
+                await session.scalar(
+                    select(Message.status).where(Message.provider_message_id == wamid)
+                )
             )
 
     assert await status() == "sent"
@@ -151,7 +153,9 @@ async def test_window_closed_is_not_retried(stack: Stack, shop: Shop, customer: 
     async with stack.sessions() as session:
         row = (
             await session.execute(
-                select(Message).where(Message.tenant_id == shop.tenant_id, Message.direction == "out")
+                select(Message).where(
+                    Message.tenant_id == shop.tenant_id, Message.direction == "out"
+                )
             )
         ).scalar_one()
     assert (row.status, row.error_code) == ("failed", 131047)

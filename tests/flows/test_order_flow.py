@@ -74,8 +74,10 @@ async def test_full_order_through_webhook(stack: Stack, shop: Shop, customer: Cu
 
     async with sessions() as session:
         orders = (
-            await session.execute(select(Order).where(Order.tenant_id == shop.tenant_id))
-        ).scalars().all()
+            (await session.execute(select(Order).where(Order.tenant_id == shop.tenant_id)))
+            .scalars()
+            .all()
+        )
         assert [o.number for o in orders] == [number]
         order = orders[0]
         assert (order.subtotal, order.delivery_fee, order.tax, order.total) == (

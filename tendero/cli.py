@@ -1,0 +1,241 @@
+"""The ``tendero`` command: dev, api, worker, migrate, demo, chat, catalog, tenant.
+
+Everything that is neither Temporal nor HTTP lives in ``tendero``; this module is the one
+entry point that imports the API and the worker, lazily, inside the commands that run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tendero.settings import Settings, get_settings
+
+Sessions = async_sessionmaker[AsyncSession]
+
+app = typer.Typer(help="Tendero: durable conversational commerce.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Catalog import.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Shops (tenants).", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(tenant_app, name="tenant")
+console = Console()
+
+ApiOption = Annotated[str, typer.Option("--api", help="URL of the running Tendero API.")]
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port.")] = 8233,
+) -> None:
+    """Run the whole stack: Postgres, Temporal (+UI), migrations, demo shop, worker, API."""
+    from tendero.devrun import run_dev
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    raise typer.Exit(
+        run_dev(get_settings(), port=port, temporal_port=temporal_port, ui_port=ui_port)
+    )
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the HTTP API (needs DATABASE_URL and TEMPORAL_ADDRESS)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (needs DATABASE_URL and TEMPORAL_ADDRESS)."""
+    import worker as worker_module
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(worker_module.main(get_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (embedded Postgres unless DATABASE_URL is set)."""
+    from tendero.db.migrate import upgrade
+    from tendero.devstack import resolve_database
+
+    settings = get_settings()
+    url, server = resolve_database(settings.database_url, settings.tendero_data_dir)
+    try:
+        upgrade(url)
+    finally:
+        if server:
+            server.stop()
+    console.print("[green]database is up to date[/green]")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV file.")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug.")],
+    fmt: Annotated[str, typer.Option("--format", help="Source format.")] = "woocommerce-csv",
+) -> None:
+    """Import a product catalog file into a tenant (WooCommerce's product CSV)."""
+    from tendero.catalog.parsed import CatalogImportError
+    from tendero.catalog.tenants import get_tenant_by_slug
+    from tendero.catalog.woocommerce_csv import import_woocommerce_csv
+
+    if fmt != "woocommerce-csv":
+        raise typer.BadParameter("only 'woocommerce-csv' is supported", param_hint="--format")
+    text = file.read_text(encoding="utf-8-sig")
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session, session.begin():
+            row = await get_tenant_by_slug(session, tenant)
+            if row is None:
+                raise typer.BadParameter(f"no tenant {tenant!r}", param_hint="--tenant")
+            try:
+                report = await import_woocommerce_csv(session, tenant_id=row.id, text=text)
+            except CatalogImportError as err:
+                console.print(f"[red]import refused, nothing was written:[/red] {err}")
+                raise typer.Exit(1) from err
+        console.print(report.summary())
+
+    _with_database(get_settings(), run)
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Option(help="URL-safe id, e.g. 'acme'.")],
+    name: Annotated[str, typer.Option(help="Shop name shown to customers.")],
+    phone_number_id: Annotated[str, typer.Option(help="WhatsApp phone_number_id.")],
+    access_token: Annotated[
+        str,
+        typer.Option(
+            help="WhatsApp access token (stored encrypted).", prompt=True, hide_input=True
+        ),
+    ],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "USD",
+    language: Annotated[str, typer.Option(help="en or es.")] = "en",
+    tax_rate: Annotated[str, typer.Option(help="Fraction, e.g. 0.0825.")] = "0",
+    delivery_fee: Annotated[str, typer.Option(help="Flat delivery fee.")] = "0",
+    payment_method: Annotated[
+        list[str] | None, typer.Option(help="Repeat for each accepted payment method.")
+    ] = None,
+    pickup_address: Annotated[str | None, typer.Option(help="Where pickup orders wait.")] = None,
+) -> None:
+    """Create a shop with its WhatsApp number."""
+    from tendero.catalog.tenants import TenantError, create_tenant
+
+    settings = get_settings()
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session, session.begin():
+            try:
+                row = await create_tenant(
+                    session,
+                    slug=slug,
+                    name=name,
+                    currency=currency,
+                    language=language,
+                    tax_rate=Decimal(tax_rate),
+                    delivery_fee=Decimal(delivery_fee),
+                    payment_methods=tuple(payment_method or ["cash"]),
+                    phone_number_id=phone_number_id,
+                    access_token=access_token,
+                    secret_key=settings.secret_key_bytes,
+                    pickup_address=pickup_address,
+                )
+            except TenantError as err:
+                console.print(f"[red]{err}[/red]")
+                raise typer.Exit(1) from err
+        console.print(f"created tenant [bold]{row.slug}[/bold] ({row.id})")
+
+    _with_database(settings, run)
+
+
+@app.command()
+def chat(
+    phone: Annotated[str, typer.Option(help="Your phone number, E.164.")] = "+15551234567",
+    api: ApiOption = "http://127.0.0.1:8000",
+    tenant: Annotated[
+        str | None, typer.Option(help="Shop slug (default: the demo shop's number).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Your WhatsApp profile name.")] = "Alex",
+) -> None:
+    """Chat with the bot as a WhatsApp user (numbers pick list rows and buttons)."""
+    from tendero.terminal import run_chat
+
+    settings = get_settings()
+    phone_number_id = _phone_number_id(settings, tenant)
+    raise typer.Exit(asyncio.run(run_chat(settings, api, phone, name, phone_number_id, console)))
+
+
+@app.command()
+def demo(
+    api: ApiOption = "http://127.0.0.1:8000",
+    tenant: Annotated[str | None, typer.Option(help="Shop slug (default: demo shop).")] = None,
+    phone: Annotated[str, typer.Option(help="The demo customer's phone, E.164.")] = "+15557654321",
+) -> None:
+    """Run a scripted conversation to a placed order and show where to watch it."""
+    from tendero.terminal import run_demo
+
+    settings = get_settings()
+    phone_number_id = _phone_number_id(settings, tenant)
+    raise typer.Exit(
+        asyncio.run(run_demo(settings, api, phone, phone_number_id, console, tenant or "demo"))
+    )
+
+
+def _phone_number_id(settings: Settings, tenant: str | None) -> str:
+    if tenant is None:
+        return settings.whatsapp_phone_number_id
+    from tendero.catalog.tenants import get_tenant_by_slug
+
+    found: list[str] = []
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session:
+            row = await get_tenant_by_slug(session, tenant)
+            if row is None or row.whatsapp_phone_number_id is None:
+                raise typer.BadParameter(f"no tenant {tenant!r} with a WhatsApp number")
+            found.append(row.whatsapp_phone_number_id)
+
+    _with_database(settings, run)
+    return found[0]
+
+
+def _with_database(settings: Settings, body: Callable[[Sessions], Awaitable[None]]) -> None:
+    """Run ``body(sessions)`` against DATABASE_URL or the embedded Postgres."""
+    from tendero.db.engine import make_engine, make_sessionmaker
+    from tendero.devstack import resolve_database
+
+    url, server = resolve_database(settings.database_url, settings.tendero_data_dir)
+
+    async def run() -> None:
+        engine = make_engine(url, pool_size=2)
+        try:
+            await body(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    finally:
+        if server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,144 @@
+"""``tendero dev``: the whole stack in one terminal, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from tendero.devstack import (
+    DevStackError,
+    EmbeddedPostgres,
+    TemporalDevServer,
+    child_env,
+    resolve_database,
+    wait_for_port,
+)
+from tendero.settings import Settings
+
+console = Console()
+
+
+async def _prepare(database_url: str, temporal_address: str, settings: Settings) -> str:
+    """Register search attributes and seed the demo shop; returns the demo shop's name."""
+    from tendero.catalog.tenants import seed_demo_shop
+    from tendero.db.engine import make_engine, make_sessionmaker
+    from workflows.client import connect, ensure_search_attributes
+
+    client = await connect(temporal_address, settings.temporal_namespace)
+    await ensure_search_attributes(client)
+    engine = make_engine(database_url, pool_size=2)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            tenant = await seed_demo_shop(session, settings=settings)
+            return tenant.name
+    finally:
+        await engine.dispose()
+
+
+def _tendero_command() -> str:
+    """How the person should call ``tendero`` from the project folder."""
+    exe = Path(sys.executable).parent / "tendero"
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
+def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) -> int:
+    """Start Postgres, Temporal, worker and API; block until Ctrl-C; stop all of them.
+
+    Returns:
+        The process exit code (0 after Ctrl-C, 1 when something failed to start or died).
+    """
+    data_dir = settings.tendero_data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    postgres: EmbeddedPostgres | None = None
+    temporal: TemporalDevServer | None = None
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    code = 0
+    try:
+        with console.status("starting PostgreSQL…"):
+            database_url, postgres = resolve_database(settings.database_url, data_dir)
+            from tendero.db.migrate import upgrade
+
+            upgrade(database_url)
+        if settings.temporal_address is None:
+            with console.status("starting Temporal…"):
+                temporal = TemporalDevServer(data_dir, port=temporal_port, ui_port=ui_port)
+                temporal_address = temporal.start()
+            ui_url = f"http://127.0.0.1:{ui_port}"
+        else:
+            temporal_address, ui_url = settings.temporal_address, settings.temporal_ui_url
+        with console.status("preparing the demo shop…"):
+            shop = asyncio.run(_prepare(database_url, temporal_address, settings))
+
+        overrides = {"DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
+        if "whatsapp_graph_url" not in settings.model_fields_set:
+            # No real Graph API configured: replies go to the built-in sink `tendero chat` reads.
+            overrides["WHATSAPP_GRAPH_URL"] = f"http://127.0.0.1:{port}/_sink"
+            overrides["TENDERO_SINK_ENABLED"] = "true"
+        env = child_env(**overrides)
+        log_dir = data_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        for name, args in (
+            ("worker", ["worker"]),
+            ("api", ["api", "--port", str(port)]),
+        ):
+            log = (log_dir / f"{name}.log").open("ab")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "tendero.cli", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            children.append((name, process))
+        if not wait_for_port(port, 30):
+            raise DevStackError(f"the API did not start; see {log_dir / 'api.log'}")
+        tendero = _tendero_command()
+        console.print(
+            f"\n[bold green]Tendero is running[/bold green] ({shop})\n"
+            f"  API          http://127.0.0.1:{port}   (OpenAPI docs: /docs)\n"
+            f"  Webhook      http://127.0.0.1:{port}/webhooks/whatsapp\n"
+            f"  Temporal UI  {ui_url}\n"
+            f"  Data         {data_dir}/   (logs in {log_dir}/)\n\n"
+            f"In another terminal:\n"
+            f"  {tendero} demo                          a scripted order, end to end\n"
+            f"  {tendero} chat --phone +15551234567     chat as a WhatsApp customer\n\n"
+            "Press Ctrl-C to stop."
+        )
+        while True:
+            for name, process in children:
+                if process.poll() is not None:
+                    console.print(f"[red]{name} exited ({process.returncode}); see {log_dir}[/red]")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("\nstopping…")
+    except DevStackError as err:
+        console.print(f"[red]{err}[/red]")
+        code = 1
+    finally:
+        for _, process in reversed(children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for _, process in reversed(children):
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if temporal is not None:
+            temporal.stop()
+        if postgres is not None:
+            postgres.stop()
+    console.print("stopped.")
+    return code
