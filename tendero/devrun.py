@@ -51,12 +51,21 @@ def _tendero_command() -> str:
         return str(exe)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) -> int:
     """Start Postgres, Temporal, worker and API; block until Ctrl-C; stop all of them.
+
+    SIGTERM stops it like Ctrl-C (and Ctrl-C works even when started from a script that
+    ignores SIGINT).
 
     Returns:
         The process exit code (0 after Ctrl-C, 1 when something failed to start or died).
     """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir = settings.tendero_data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     postgres: EmbeddedPostgres | None = None

@@ -78,12 +78,33 @@ class EmbeddedPostgres:
         from pgserver.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
         self._server = get_server(self.data_dir.resolve(), cleanup_mode="stop")
         exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{self.database}";')
         uri: str = self._server.get_uri(self.database)
         return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def _forget_dead_handles(self) -> None:
+        """Drop pids of processes that died without detaching (killed, crashed).
+
+        pgserver stops the server when its last attached process detaches, counting
+        attached processes in ``.handle_pids.json``; a stale pid there would keep the
+        server running after Ctrl-C.
+        """
+        import json
+
+        import psutil
+
+        handles = self.data_dir / ".handle_pids.json"
+        if not handles.exists():
+            return
+        try:
+            pids = json.loads(handles.read_text())
+        except ValueError:
+            pids = []
+        handles.write_text(json.dumps([pid for pid in pids if psutil.pid_exists(pid)]))
 
     def create_database(self, name: str) -> str:
         """Create another database on the same server and return its URL (tests)."""

@@ -51,4 +51,5 @@ class CartItem(UUIDPk, Base):
         ForeignKey("product_variants.id", ondelete="CASCADE")
     )
     quantity: Mapped[int] = mapped_column(Integer)
-    added_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # clock_timestamp(), not now(): lines added in one transaction keep their order.
+    added_at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
