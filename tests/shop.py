@@ -123,6 +123,7 @@ async def make_shop(
     language: str = "en",
     checkout_confirm_ttl_s: int | None = None,
     payment_methods: tuple[str, ...] = ("cash", "card_on_delivery"),
+    catalog: ParsedCatalog | None = None,
 ) -> Shop:
     slug = f"shop-{uuid.uuid4().hex[:10]}"
     phone_number_id = str(uuid.uuid4().int)[:15]
@@ -144,5 +145,5 @@ async def make_shop(
         )
         session.add(tenant)
         await session.flush()
-        await write_catalog(session, tenant_id=tenant.id, catalog=test_catalog())
+        await write_catalog(session, tenant_id=tenant.id, catalog=catalog or test_catalog())
     return Shop(tenant_id=tenant.id, slug=slug, phone_number_id=phone_number_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ class SunkMessage(BaseModel):
     phone_number_id: str
     to: str
     body: dict[str, Any]
+    received_at: float
+    """``time.time()`` (epoch seconds) when the sink received the send (bench/webhook.py)."""
 
 
 class Sink:
@@ -45,6 +48,7 @@ class Sink:
             phone_number_id=phone_number_id,
             to=str(body.get("to", "")),
             body=body,
+            received_at=time.time(),
         )
         async with self._changed:
             self.messages.append(message)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from tendero.db.models import Cart, Message, Order, OrderItem
+from tests.replay.recording import record_history
 from tests.harness import Customer, Stack, body_text, buttons, row_id, rows
 from tests.shop import ACCESS_TOKEN, Shop
 
@@ -121,3 +122,31 @@ async def test_full_order_through_webhook(stack: Stack, shop: Shop, customer: Cu
     # Every call used the tenant's number and token.
     assert {c.phone_number_id for c in stack.graph.calls} == {shop.phone_number_id}
     assert {c.token for c in stack.graph.calls} == {ACCESS_TOKEN}
+
+    # Operators find the runs by typed search attributes (ids only, never a phone number).
+    client = stack.client
+    by_order = [
+        w
+        async for w in client.list_workflows(
+            f"TenantId = '{shop.tenant_id}' AND OrderNumber = '{number}'"
+        )
+    ]
+    assert [w.workflow_type for w in by_order] == ["CheckoutWorkflow"]
+    assert by_order[0].id == order.idempotency_key
+    conversations = [
+        w
+        async for w in client.list_workflows(
+            f"TenantId = '{shop.tenant_id}' AND WorkflowType = 'ConversationWorkflow'"
+        )
+    ]
+    assert len(conversations) == 1
+    described = await client.get_workflow_handle(conversations[0].id).describe()
+    attributes = {k.name: v for k, v in described.typed_search_attributes}
+    assert attributes["Stage"] == "tracking"
+    assert customer.digits not in str(attributes)
+    assert await described.static_summary() == "WhatsApp conversation"
+
+    for workflow_id in (conversations[0].id, by_order[0].id):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        assert customer.digits not in history.to_json()  # ids in history, not phone numbers
+        await record_history(workflow_id, history)
