@@ -23,7 +23,7 @@ from tendero.channels.whatsapp.graph import GraphClient
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings, get_settings
 from workflows.checkout import CheckoutWorkflow
-from workflows.client import connect
+from workflows.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
 
 WORKFLOWS: Sequence[type] = (ConversationWorkflow, CheckoutWorkflow)
@@ -79,6 +79,7 @@ async def main(settings: Settings | None = None) -> None:
         raise SystemExit("DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `tendero dev`)")
     engine = make_engine(settings.database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
+    await ensure_search_attributes(client)
     async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
         worker = build_worker(
             client, sessions=make_sessionmaker(engine), graph_http=http, settings=settings

@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from tendero.db.models import Cart, Message, Order, OrderItem
-from tests.replay.recording import record_history
 from tests.harness import Customer, Stack, body_text, buttons, row_id, rows
+from tests.replay.recording import record_history
 from tests.shop import ACCESS_TOKEN, Shop
 
 

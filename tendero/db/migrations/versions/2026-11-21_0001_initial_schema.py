@@ -326,7 +326,10 @@ def upgrade() -> None:
         sa.Column("variant_id", sa.Uuid(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column(
-            "added_at", sa.DateTime(timezone=True), server_default=sa.text("clock_timestamp()"), nullable=False
+            "added_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("clock_timestamp()"),
+            nullable=False,
         ),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_cart_items_quantity_positive")),
