@@ -40,6 +40,7 @@ class InboundRecorder:
         client: Temporal client (pydantic converter).
         task_queue: the workers' task queue.
         idle_close_s: how long a conversation waits for the next message before closing.
+        turns_per_run: turns before a conversation continues as new.
     """
 
     def __init__(
@@ -49,12 +50,14 @@ class InboundRecorder:
         *,
         task_queue: str,
         idle_close_s: int,
+        turns_per_run: int,
     ) -> None:
         """Inject clients."""
         self._sessions = sessions
         self._client = client
         self._task_queue = task_queue
         self._idle_close_s = idle_close_s
+        self._turns_per_run = turns_per_run
 
     async def record(self, tenant: Tenant, message: InboundMessage) -> Recorded | None:
         """Record the message once.
@@ -133,7 +136,11 @@ class InboundRecorder:
             temporalio.service.RPCError: Temporal is unreachable; the caller answers 503 so
                 Meta redelivers, and the redelivery signals again.
         """
-        data = ConversationInput(conversation=recorded.ref, idle_close_s=self._idle_close_s)
+        data = ConversationInput(
+            conversation=recorded.ref,
+            idle_close_s=self._idle_close_s,
+            turns_per_run=self._turns_per_run,
+        )
         await self._client.start_workflow(
             ConversationWorkflow.run,
             data,

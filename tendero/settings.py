@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     checkout_confirm_ttl_s: int = Field(default=30 * 60, gt=0)
     conversation_idle_close_s: int = Field(default=24 * 60 * 60, gt=0)
+    conversation_turns_per_run: int = Field(default=200, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -95,6 +95,7 @@ class ConversationWorkflow:
     async def run(self, data: ConversationInput) -> None:
         """Process messages in arrival order until idle for the channel window."""
         idle = timedelta(seconds=self._state.idle_close_s)
+        turns_this_run = 0
         self._show()
         while True:
             try:
@@ -108,8 +109,12 @@ class ConversationWorkflow:
                 return
             message = self._state.pending.pop(0)
             await self._turn(message)
+            turns_this_run += 1
             self._show()
-            if workflow.info().is_continue_as_new_suggested() and not self._state.pending:
+            if not self._state.pending and (
+                workflow.info().is_continue_as_new_suggested()
+                or turns_this_run >= self._state.turns_per_run
+            ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)
 

@@ -104,6 +104,7 @@ async def receive(
         temporal,
         task_queue=settings.temporal_task_queue,
         idle_close_s=settings.conversation_idle_close_s,
+        turns_per_run=settings.conversation_turns_per_run,
     )
     tenants: dict[str, Any] = {}
     for message in batch.messages:

@@ -111,3 +111,6 @@ class ConversationInput(BaseModel):
     stage: str = "new"
     turns: int = 0
     idle_close_s: int = 24 * 60 * 60
+    # Continue as new after this many turns even if Temporal does not suggest it yet, so a
+    # long chat never drags a large history around (each turn is about a dozen events).
+    turns_per_run: int = 200

@@ -185,3 +185,30 @@ async def test_worker_dies_between_confirm_and_order(
         all_replies = stack.graph.sent_to(customer.digits)
         assert placed_count(all_replies) == 1
         await graph_http.aclose()
+
+
+async def test_checkout_survives_conversation_continue_as_new(
+    temporal_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    """A conversation that continues as new after every turn still completes its checkout."""
+    shop = await make_shop(sessionmaker)
+    async with running_stack(
+        temporal_env.client, sessionmaker, database_url, conversation_turns_per_run=1
+    ) as stack:
+        customer = Customer(stack, shop.phone_number_id, new_digits())
+        sun = await shop.variant(sessionmaker, "SUN-1")
+        await reach_summary(customer, [(str(sun.id), 1)])
+        placed = await customer.text("CONFIRM")
+        assert placed_count(placed) == 1
+        (workflow_id,) = {
+            w.id
+            async for w in stack.client.list_workflows(
+                f"TenantId = '{shop.tenant_id}' AND WorkflowType = 'ConversationWorkflow'"
+            )
+        }
+        runs = [w async for w in stack.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        assert len(runs) >= 6  # one run per turn: qty, checkout, delivery, address, pay, CONFIRM
+        assert sum(1 for w in runs if w.status is not None and w.status.name == "RUNNING") == 1
+    assert await count_orders(sessionmaker, shop) == 1

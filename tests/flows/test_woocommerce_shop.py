@@ -23,6 +23,17 @@ async def test_order_from_the_woocommerce_sample_catalog(stack: Stack, fixtures_
     titles = [r["title"] for r in rows(categories)]
     assert {"Clothing", "Hoodies", "Tshirts", "Accessories"} <= set(titles)
 
+    # Clothing holds 13 products (with its subcategories): 9 rows and "More…", then 4.
+    clothing = next(r for r in rows(categories) if r["title"] == "Clothing")
+    (first_page,) = await customer.tap(clothing["id"])
+    assert len(rows(first_page)) == 10
+    more = rows(first_page)[-1]
+    assert more["title"] == "More…" and more["id"].endswith(":1")
+    (second_page,) = await customer.tap(more["id"])
+    assert len(rows(second_page)) == 4
+    names = [r["title"] for r in rows(first_page)[:-1] + rows(second_page)]
+    assert len(set(names)) == 13 and "Album" not in names
+
     (found,) = await customer.text("hoody")
     hoodie = next(r for r in rows(found) if r["title"] == "Hoodie")
     (detail,) = await customer.tap(hoodie["id"])
