@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from tendero.db.base import utcnow
-from tendero.db.models import InboundEvent, Tenant
+from tendero.db.models import Conversation, InboundEvent, Message, Tenant
 from tendero.db.repos import conversations as repo
 from tendero.domain.conversation import ConversationInput, ConversationRef, InboundSignal
 from tendero.domain.inbound import message_content
@@ -30,6 +31,20 @@ class Recorded:
     workflow_id: str
     ref: ConversationRef
     signal: InboundSignal
+
+
+def _recorded(event_id: object, conversation: Conversation, message_id: UUID) -> Recorded:
+    return Recorded(
+        event_id=event_id,
+        workflow_id=conversation.workflow_id,
+        ref=ConversationRef(
+            tenant_id=conversation.tenant_id,
+            customer_id=conversation.customer_id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+        ),
+        signal=InboundSignal(message_id=message_id, received_at=utcnow()),
+    )
 
 
 class InboundRecorder:
@@ -96,38 +111,16 @@ class InboundRecorder:
             )
             event.message_id = stored.id
             event.workflow_id = conversation.workflow_id
-            return Recorded(
-                event_id=event.id,
-                workflow_id=conversation.workflow_id,
-                ref=ConversationRef(
-                    tenant_id=tenant.id,
-                    customer_id=customer.id,
-                    conversation_id=conversation.id,
-                    channel="whatsapp",
-                ),
-                signal=InboundSignal(message_id=stored.id, received_at=utcnow()),
-            )
+            return _recorded(event.id, conversation, stored.id)
 
     async def _redelivered(self, session: AsyncSession, wamid: str) -> Recorded | None:
         """A wamid seen before: signal again only if the first delivery never got through."""
         event = await repo.get_inbound_event(session, provider=PROVIDER, event_key=wamid)
         if event is None or event.signalled_at is not None or event.message_id is None:
             return None
-        from tendero.db.models import Conversation, Message
-
         message = await session.get_one(Message, event.message_id)
         conversation = await session.get_one(Conversation, message.conversation_id)
-        return Recorded(
-            event_id=event.id,
-            workflow_id=conversation.workflow_id,
-            ref=ConversationRef(
-                tenant_id=conversation.tenant_id,
-                customer_id=conversation.customer_id,
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-            ),
-            signal=InboundSignal(message_id=message.id, received_at=utcnow()),
-        )
+        return _recorded(event.id, conversation, message.id)
 
     async def signal(self, recorded: Recorded) -> None:
         """Signal-with-start the conversation, then mark the event signalled.

@@ -394,4 +394,9 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Temporal client's Rust threads can abort it with
+    # "PyGILState_Release: thread state ... must be current" (temporalio/sdk-python#300).
+    os._exit(code)

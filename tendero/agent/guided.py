@@ -185,25 +185,33 @@ class GuidedEngine:
             return False
         return await self._category_products(category_id, page)
 
-    async def _product_handler(self, rest: str) -> bool:
-        product_id = _uuid(rest)
+    async def _product(self, raw_id: str) -> ProductDetail | None:
+        """The tenant's product named by an interactive id, or ``None``."""
+        product_id = _uuid(raw_id)
         if product_id is None:
-            return False
-        product = await catalog_repo.get_product(
+            return None
+        return await catalog_repo.get_product(
             self.ctx.session, tenant_id=self._tenant_id, product_id=product_id
         )
+
+    async def _variant(self, raw_id: str) -> VariantDetail | None:
+        """The tenant's variant named by an interactive id, or ``None``."""
+        variant_id = _uuid(raw_id)
+        if variant_id is None:
+            return None
+        return await catalog_repo.get_variant(
+            self.ctx.session, tenant_id=self._tenant_id, variant_id=variant_id
+        )
+
+    async def _product_handler(self, rest: str) -> bool:
+        product = await self._product(rest)
         if product is None:
             return False
         self._product_detail(product)
         return True
 
     async def _add_handler(self, rest: str) -> bool:
-        product_id = _uuid(rest)
-        if product_id is None:
-            return False
-        product = await catalog_repo.get_product(
-            self.ctx.session, tenant_id=self._tenant_id, product_id=product_id
-        )
+        product = await self._product(rest)
         if product is None:
             return False
         sellable = [v for v in product.variants if _available(v.in_stock, v.stock_quantity)]
@@ -211,9 +219,7 @@ class GuidedEngine:
             self._text("product_out_of_stock", name=product.name)
             return True
         if product.kind == "simple" or len(product.variants) == 1:
-            variant = await catalog_repo.get_variant(
-                self.ctx.session, tenant_id=self._tenant_id, variant_id=sellable[0].id
-            )
+            variant = await self._variant(str(sellable[0].id))
             assert variant is not None
             self._ask_quantity(variant)
         else:
@@ -221,12 +227,7 @@ class GuidedEngine:
         return True
 
     async def _variant_handler(self, rest: str) -> bool:
-        variant_id = _uuid(rest)
-        if variant_id is None:
-            return False
-        variant = await catalog_repo.get_variant(
-            self.ctx.session, tenant_id=self._tenant_id, variant_id=variant_id
-        )
+        variant = await self._variant(rest)
         if variant is None:
             return False
         if not _available(variant.in_stock, variant.stock_quantity):
@@ -237,13 +238,10 @@ class GuidedEngine:
 
     async def _quantity_handler(self, rest: str) -> bool:
         raw_id, _, raw_qty = rest.partition(":")
-        variant_id = _uuid(raw_id)
         quantity = _int(raw_qty, default=None)
-        if variant_id is None or quantity is None or not 1 <= quantity <= MAX_QUANTITY:
+        if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
             return False
-        variant = await catalog_repo.get_variant(
-            self.ctx.session, tenant_id=self._tenant_id, variant_id=variant_id
-        )
+        variant = await self._variant(raw_id)
         if variant is None:
             return False
         await self._add_to_cart(variant, quantity)
@@ -552,9 +550,7 @@ class GuidedEngine:
             self._text("invalid_quantity", max=MAX_QUANTITY)
             self.decision.ui_state = {"awaiting_quantity": str(variant_id)}
             return
-        variant = await catalog_repo.get_variant(
-            self.ctx.session, tenant_id=self._tenant_id, variant_id=variant_id
-        )
+        variant = await self._variant(str(variant_id))
         if variant is None:
             self._unknown_option()
             return
