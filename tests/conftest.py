@@ -7,6 +7,7 @@ Nothing downloads: Postgres comes from the ``pgserver`` wheel and Temporal's dev
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -45,6 +46,7 @@ def database_url() -> Iterator[str]:
     upgrade(url)
     yield url
     server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import select
 
 from tendero.channels.whatsapp import simulator
 from tendero.channels.whatsapp.signature import sign
 from tendero.db.models import Conversation, Message, Order
 from tests.flows.conftest import new_digits
-from tests.harness import APP_SECRET, Customer, Stack, body_text, buttons, rows
-from tests.shop import Shop, make_shop
+from tests.harness import APP_SECRET, Customer, Stack, body_text, buttons, reach_summary, rows
+from tests.shop import ACCESS_TOKEN, Shop, make_shop
 
 
 async def test_shared_location_is_the_delivery_address(
@@ -220,3 +222,22 @@ async def test_spanish_shop(stack: Stack) -> None:
     (found,) = await customer.text("hoodie")
     assert rows(found)[0]["description"].endswith("€") is False
     assert "45,00" in rows(found)[0]["description"]
+
+
+async def test_no_personal_data_or_token_in_logs(
+    stack: Stack, shop: Shop, customer: Customer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Our code at DEBUG; the SDK at INFO (its DEBUG lines dump payloads: part 5's codec).
+    caplog.set_level(logging.INFO)
+    for name in ("tendero", "api", "activities", "workflows", "worker"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    stack.graph.errors.append((131026, 400))  # an error path logs too
+    await customer.post(simulator.text_message(customer.digits, "hi"))
+    await asyncio.sleep(1.5)
+    sun = await shop.variant(stack.sessions, "SUN-1")
+    await reach_summary(customer, [(str(sun.id), 1)], address="77 Secret Lane, Springfield")
+    await customer.text("CONFIRM")
+    logged = caplog.text
+    assert len(caplog.records) > 0
+    for secret in (customer.digits, "77 Secret Lane", ACCESS_TOKEN, APP_SECRET, customer.name):
+        assert secret not in logged, secret
