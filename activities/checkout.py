@@ -267,6 +267,10 @@ def _checkout_replies(tenant: Tenant, language: str, data: CheckoutMessageInput)
         return [Reply.text(say("order_failed_stock", items=", ".join(data.unavailable)))]
     if kind == "expired":
         return [Reply.text(say("expired"))]
+    if kind == "timed_out":
+        return [Reply.text(say("checkout_timed_out"))]
+    if kind == "error":
+        return [Reply.text(say("checkout_error"))]
     if kind == "cancelled":
         return [Reply.text(say("checkout_cancelled"))]
     return [Reply.text(say("cart_empty"))]

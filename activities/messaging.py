@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,6 +26,10 @@ from tendero.domain.activities import DeliverInput, DeliverResult
 from tendero.domain.messages import DeliveryStatus, Reply
 
 logger = logging.getLogger(__name__)
+
+# A message being sent right now; never shown to Meta's status ranking (see apply_status).
+SENDING = "sending"
+CLAIM_LEASE = timedelta(seconds=90)
 
 
 class MessagingActivities:
@@ -71,24 +76,16 @@ class MessagingActivities:
             else ""
         )
         for outbound_id in data.outbound_ids:
-            async with self._sessions() as session, session.begin():
-                message = (
-                    await session.execute(
-                        select(Message).where(
-                            Message.id == outbound_id,
-                            Message.conversation_id == ref.conversation_id,
-                            Message.direction == "out",
-                        )
-                    )
-                ).scalar_one_or_none()
-            if message is None or message.status != DeliveryStatus.PENDING.value:
+            activity.heartbeat(str(outbound_id))
+            content = await self._claim(outbound_id, ref.conversation_id)
+            if content is None:
                 result.already_sent += 1
                 continue
             if tenant.whatsapp_phone_number_id is None or not token:
                 await self._mark_failed(outbound_id, None, "tenant has no WhatsApp number")
                 result.failed += 1
                 continue
-            body = build_message(recipient, Reply.model_validate(message.content))
+            body = build_message(recipient, Reply.model_validate(content))
             try:
                 wamid = await self._graph.send(tenant.whatsapp_phone_number_id, token, body)
             except InvalidTokenError as err:
@@ -103,6 +100,7 @@ class MessagingActivities:
                 continue
             except GraphError as err:
                 if err.retryable:
+                    await self._release(outbound_id)
                     delay = timedelta(seconds=err.retry_after_s) if err.retry_after_s else None
                     raise ApplicationError(
                         str(err),
@@ -116,11 +114,44 @@ class MessagingActivities:
             result.sent += 1
         return result
 
+    async def _claim(self, message_id: UUID, conversation_id: UUID) -> dict[str, Any] | None:
+        """Take a pending message for sending; ``None`` if sent, failed or being sent.
+
+        A claim older than ``CLAIM_LEASE`` is taken over: the attempt that held it died
+        (a worker crash) or timed out, and at-least-once beats never.
+        """
+        async with self._sessions() as session, session.begin():
+            claimed = await session.execute(
+                update(Message)
+                .where(
+                    Message.id == message_id,
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "out",
+                    or_(
+                        Message.status == DeliveryStatus.PENDING.value,
+                        and_(
+                            Message.status == SENDING,
+                            Message.status_at < func.now() - CLAIM_LEASE,
+                        ),
+                    ),
+                )
+                .values(status=SENDING, status_at=func.now())
+                .returning(Message.content)
+            )
+            content: dict[str, Any] | None = claimed.scalar_one_or_none()
+            return content
+
+    async def _release(self, message_id: UUID) -> None:
+        async with self._sessions() as session, session.begin():
+            message = await session.get_one(Message, message_id)
+            if message.status == SENDING:
+                message.status = DeliveryStatus.PENDING.value
+
     async def _mark_sent(self, message_id: UUID, wamid: str) -> None:
         async with self._sessions() as session, session.begin():
             message = await session.get_one(Message, message_id)
             message.provider_message_id = wamid
-            if message.status == DeliveryStatus.PENDING.value:
+            if message.status in {DeliveryStatus.PENDING.value, SENDING}:
                 message.status = DeliveryStatus.SENT.value
                 message.status_at = utcnow()
 

@@ -26,14 +26,8 @@ Sessions = async_sessionmaker[AsyncSession]
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 app = typer.Typer(help="Tendero: durable conversational commerce.", no_args_is_help=True)
-catalog_# pgserver asks platformdirs for a runtime dir; its fallback warning is noise for a person.
-warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-
-app = typer.Typer(help="Catalog import.", no_args_is_help=True)
-tenant_# pgserver asks platformdirs for a runtime dir; its fallback warning is noise for a person.
-warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-
-app = typer.Typer(help="Shops (tenants).", no_args_is_help=True)
+catalog_app = typer.Typer(help="Catalog import.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Shops (tenants).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(tenant_app, name="tenant")
 console = Console()

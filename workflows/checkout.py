@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         DB_RETRY,
         DB_TIMEOUT,
         ORDER_NUMBER,
+        SEND_HEARTBEAT,
         SEND_RETRY,
         SEND_TIMEOUT,
         STAGE,
@@ -92,6 +93,8 @@ class CheckoutWorkflow:
         self._cart_version = data.cart_version
         self._summary: OrderSummary | None = None
         self._expires_at: datetime | None = None
+        self._summary_sent_at: datetime | None = None
+        self._ttl = timedelta(minutes=30)  # replaced by the tenant's value at the first summary
         self._confirmed = False
         self._cancelled = False
         self._dirty = False  # a new answer or a refresh arrived: recompute
@@ -104,8 +107,8 @@ class CheckoutWorkflow:
     @workflow.signal
     def provide(self, choice: CheckoutChoice) -> None:
         """An answer to the current step; answers to other steps are ignored (stale taps)."""
-        if choice.step is not self._step:
-            return
+        if choice.step is not self._step or self._dirty:
+            return  # another step's answer, or a second answer before this one is used
         if choice.step is CheckoutStep.FULFILMENT and choice.fulfilment is not None:
             self._choices.fulfilment = choice.fulfilment
             if choice.fulfilment is Fulfilment.PICKUP:
@@ -145,7 +148,12 @@ class CheckoutWorkflow:
         Raises:
             ApplicationError: ``NotWaiting``, ``Stale`` or ``Expired``.
         """
-        if self._step is not CheckoutStep.CONFIRMATION or self._summary is None or self._confirmed:
+        if (
+            self._step is not CheckoutStep.CONFIRMATION
+            or self._summary is None
+            or self._confirmed
+            or self._dirty
+        ):
             raise ApplicationError("no summary is waiting for confirmation", type="NotWaiting")
         if (
             request.summary_id != self._summary.summary_id
@@ -165,9 +173,23 @@ class CheckoutWorkflow:
     @workflow.run
     async def run(self, data: CheckoutInput) -> CheckoutOutcome:
         """Ask what is missing, summarise, wait for CONFIRM, place the order."""
+        try:
+            return await self._checkout()
+        except ActivityError as err:
+            # Only non-retryable failures get here (database activities retry until the
+            # database is back): end cleanly so the customer is never left in a dead step.
+            workflow.logger.error("checkout failed: %s", type(err.cause).__name__)
+            try:
+                await self._say("error")
+            except ActivityError:
+                workflow.logger.error("the failure message could not be sent either")
+            return await self._finish(CheckoutStep.FAILED, detail={"reason": "error"})
+
+    async def _checkout(self) -> CheckoutOutcome:
         while True:
             self._dirty = False
             result = await self._prepare()
+            self._ttl = timedelta(seconds=result.confirm_ttl_s)
             if result.problem is not None:
                 kind: CheckoutMessageKind = (
                     "out_of_stock" if result.problem == "out_of_stock" else "empty"
@@ -180,7 +202,14 @@ class CheckoutWorkflow:
             if missing is not None:
                 await self._set_step(missing)
                 await self._say(_ASK[missing])
-                await workflow.wait_condition(lambda: self._dirty or self._cancelled)
+                try:
+                    # An abandoned checkout ends too, so nothing waits forever.
+                    await workflow.wait_condition(
+                        lambda: self._dirty or self._cancelled, timeout=self._ttl
+                    )
+                except TimeoutError:
+                    await self._say("timed_out")
+                    return await self._finish(CheckoutStep.EXPIRED)
                 if self._cancelled:
                     return await self._finish(CheckoutStep.CANCELLED)
                 continue
@@ -231,22 +260,26 @@ class CheckoutWorkflow:
         return None
 
     async def _await_confirmation(self, result: SummaryResult) -> CheckoutOutcome | None:
-        """Show the summary and wait; returns an outcome when the checkout ends here."""
+        """Show the summary and wait; returns an outcome when the checkout ends here.
+
+        The conversation learns of the summary only once it was delivered, with the time it
+        was sent: a CONFIRM the customer typed before that answers an older summary.
+        """
         assert result.summary is not None
         intro, self._intro = self._intro, None
         self._summary = result.summary
         self._cart_version = result.summary.cart_version
-        ttl = timedelta(seconds=result.confirm_ttl_s)
-        self._expires_at = workflow.now() + ttl
-        await self._set_step(CheckoutStep.CONFIRMATION)
         await self._say(
             intro or "summary",
             summary=result.summary,
             confirm_ttl_s=result.confirm_ttl_s,
         )
+        self._summary_sent_at = workflow.now()
+        self._expires_at = self._summary_sent_at + self._ttl
+        await self._set_step(CheckoutStep.CONFIRMATION)
         try:
             await workflow.wait_condition(
-                lambda: self._confirmed or self._dirty or self._cancelled, timeout=ttl
+                lambda: self._confirmed or self._dirty or self._cancelled, timeout=self._ttl
             )
         except TimeoutError:
             await self._say("expired")
@@ -292,6 +325,7 @@ class CheckoutWorkflow:
             workflow_id=workflow.info().workflow_id,
             step=self._step,
             summary_id=self._summary.summary_id if self._summary else None,
+            summary_sent_at=self._summary_sent_at,
             cart_version=self._cart_version,
         )
 
@@ -321,12 +355,14 @@ class CheckoutWorkflow:
     ) -> None:
         """Compose the message (stored under a key unique to this point) and deliver it."""
         self._messages += 1
+        info = workflow.info()
         ids = await workflow.execute_activity(
             "compose_checkout_message",
             CheckoutMessageInput(
                 conversation=self._data.conversation,
                 kind=kind,
-                key=f"{workflow.info().workflow_id}:{self._messages}:{kind}",
+                # The run id keeps a later run of the same checkout id from reusing keys.
+                key=":".join((info.workflow_id, info.run_id, str(self._messages), kind)),
                 summary=summary,
                 order=order,
                 unavailable=unavailable or [],
@@ -341,12 +377,15 @@ class CheckoutWorkflow:
                 "deliver_messages",
                 DeliverInput(conversation=self._data.conversation, outbound_ids=ids),
                 start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=SEND_RETRY,
                 result_type=DeliverResult,
             )
-        except ActivityError:
+        except ActivityError as err:
             # The customer could not be reached; the checkout itself goes on.
-            workflow.logger.warning("checkout message could not be delivered")
+            workflow.logger.warning(
+                "checkout message %s could not be delivered: %s", kind, type(err.cause).__name__
+            )
 
     async def _finish(
         self,

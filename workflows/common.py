@@ -18,17 +18,20 @@ STAGE = SearchAttributeKey.for_keyword("Stage")
 
 ALL_SEARCH_ATTRIBUTES = (TENANT_ID, CUSTOMER_ID, ORDER_NUMBER, TICKET_NUMBER, STAGE)
 
-# Database work: quick, retried a handful of times with backoff, then surfaced.
+# Database work is idempotent: it retries until the database is back (a failover or a
+# restart must not fail a conversation); non-retryable errors still stop at once.
 DB_TIMEOUT = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=20,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+    non_retryable_error_types=["NotFound"],
 )
 
 # Outbound sends: Meta's rate limits (130429/131056) want patience, not hammering.
-SEND_TIMEOUT = timedelta(seconds=30)
+SEND_TIMEOUT = timedelta(minutes=2)
+SEND_HEARTBEAT = timedelta(seconds=30)
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

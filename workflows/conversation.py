@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_ID,
         DB_RETRY,
         DB_TIMEOUT,
+        SEND_HEARTBEAT,
         SEND_RETRY,
         SEND_TIMEOUT,
         STAGE,
@@ -123,17 +124,24 @@ class ConversationWorkflow:
         if checkout is not None and checkout.step.is_terminal:
             # Kept one turn longer so "CONFIRM" after expiry gets the right answer.
             self._state.checkout = None
-        result = await workflow.execute_activity(
-            "run_turn",
-            TurnInput(
-                conversation=self._state.conversation,
-                message_id=message.message_id,
-                checkout=checkout,
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            result_type=TurnResult,
-        )
+        try:
+            result = await workflow.execute_activity(
+                "run_turn",
+                TurnInput(
+                    conversation=self._state.conversation,
+                    message_id=message.message_id,
+                    checkout=checkout,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                result_type=TurnResult,
+            )
+        except ActivityError as err:
+            # Only non-retryable failures get here; one lost turn must not end the chat.
+            workflow.logger.error(
+                "turn for message %s failed: %s", message.message_id, type(err.cause).__name__
+            )
+            return
         self._state.turns += 1
         self._state.stage = result.stage
         await self._deliver(result.outbound_ids)
@@ -148,13 +156,16 @@ class ConversationWorkflow:
                 "deliver_messages",
                 DeliverInput(conversation=self._state.conversation, outbound_ids=outbound_ids),
                 start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT,
                 retry_policy=SEND_RETRY,
                 result_type=DeliverResult,
             )
-        except ActivityError:
+        except ActivityError as err:
             # Retries ran out (provider down for minutes): the conversation goes on; the
-            # messages stay "pending" in Postgres for operators to see.
-            workflow.logger.warning("replies could not be delivered")
+            # messages stay in Postgres with their status for operators to see.
+            workflow.logger.warning(
+                "replies %s could not be delivered: %s", outbound_ids, type(err.cause).__name__
+            )
 
     async def _apply(self, command: Command, message: InboundSignal) -> None:
         if isinstance(command, StartCheckout):
@@ -167,19 +178,25 @@ class ConversationWorkflow:
             await self._signal_checkout(command.workflow_id, "cancel", None)
             self._state.checkout = None
         elif isinstance(command, ConfirmCheckout):
-            result = await workflow.execute_activity(
-                "confirm_checkout",
-                ConfirmInput(
-                    conversation=self._state.conversation,
-                    message_id=message.message_id,
-                    workflow_id=command.workflow_id,
-                    summary_id=command.summary_id,
-                    cart_version=command.cart_version,
-                ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
-                result_type=ConfirmResult,
-            )
+            try:
+                result = await workflow.execute_activity(
+                    "confirm_checkout",
+                    ConfirmInput(
+                        conversation=self._state.conversation,
+                        message_id=message.message_id,
+                        workflow_id=command.workflow_id,
+                        summary_id=command.summary_id,
+                        cart_version=command.cart_version,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                    result_type=ConfirmResult,
+                )
+            except ActivityError as err:
+                workflow.logger.error(
+                    "confirmation of %s failed: %s", command.workflow_id, type(err.cause).__name__
+                )
+                return
             await self._deliver(result.outbound_ids)
 
     async def _start_checkout(self, command: StartCheckout) -> None:
@@ -196,6 +213,7 @@ class ConversationWorkflow:
             cart_version=command.cart_version,
             prefill=command.prefill or CheckoutChoices(),
         )
+        # Set before starting, so the child's first progress signal is recognised.
         self._state.checkout = CheckoutStatus(
             workflow_id=workflow_id, step=CheckoutStep.FULFILMENT, cart_version=command.cart_version
         )
@@ -212,7 +230,11 @@ class ConversationWorkflow:
                 static_details=f"Cart `{command.cart_id}` version {command.cart_version}",
             )
         except WorkflowAlreadyStartedError:
-            # A double tap on "Checkout" for the same cart version: keep following that run.
+            # A double tap on "Checkout" for the same cart version: keep following that run
+            # where it is, rather than pretend it went back to the first step.
+            self._state.checkout = (
+                current if current and current.workflow_id == workflow_id else None
+            )
             workflow.logger.info("checkout %s already running", workflow_id)
 
     async def _signal_checkout(self, workflow_id: str, signal: str, arg: object) -> None:

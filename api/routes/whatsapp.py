@@ -14,6 +14,7 @@ from api.conversations import InboundRecorder
 from api.deps import SessionsDep, SettingsDep, TemporalDep
 from tendero.channels.whatsapp.payloads import WebhookPayloadError, parse_webhook
 from tendero.channels.whatsapp.signature import verify_signature, verify_subscription
+from tendero.db.models import Tenant
 from tendero.db.repos import conversations as repo
 
 logger = logging.getLogger(__name__)
@@ -87,17 +88,31 @@ async def receive(
         raise HTTPException(status_code=400, detail=f"malformed webhook: {err}") from err
 
     counts = {"messages": 0, "duplicates": 0, "statuses": 0, "unknown_number": 0}
-    async with sessions() as session, session.begin():
-        for status in batch.statuses:
+    tenants: dict[str, Tenant | None] = {}
+
+    async def tenant_for(phone_number_id: str) -> Tenant | None:
+        if phone_number_id not in tenants:
+            async with sessions() as session:
+                tenants[phone_number_id] = await repo.get_tenant_by_phone_number_id(
+                    session, phone_number_id
+                )
+        return tenants[phone_number_id]
+
+    for status in batch.statuses:
+        status_tenant = await tenant_for(status.phone_number_id)
+        if status_tenant is None:
+            counts["unknown_number"] += 1
+            continue
+        async with sessions() as session, session.begin():
             event = await repo.record_inbound_event(
                 session,
                 provider="whatsapp-status",
                 event_key=f"{status.provider_message_id}:{status.status.value}",
-                tenant_id=None,
+                tenant_id=status_tenant.id,
             )
             if event is not None:
-                await repo.apply_status(session, status)
-            counts["statuses"] += 1
+                await repo.apply_status(session, status, tenant_id=status_tenant.id)
+        counts["statuses"] += 1
 
     recorder = InboundRecorder(
         sessions,
@@ -106,14 +121,8 @@ async def receive(
         idle_close_s=settings.conversation_idle_close_s,
         turns_per_run=settings.conversation_turns_per_run,
     )
-    tenants: dict[str, Any] = {}
     for message in batch.messages:
-        if message.phone_number_id not in tenants:
-            async with sessions() as session:
-                tenants[message.phone_number_id] = await repo.get_tenant_by_phone_number_id(
-                    session, message.phone_number_id
-                )
-        tenant = tenants[message.phone_number_id]
+        tenant = await tenant_for(message.phone_number_id)
         if tenant is None:
             logger.warning(
                 "dropped a message for unknown phone_number_id %s", message.phone_number_id

@@ -347,8 +347,12 @@ class GuidedEngine:
         for item in items:
             retailer_id = str(item.get("retailer_id"))
             variant = found.get(retailer_id)
-            quantity = int(item.get("quantity") or 1)
-            if variant is None or not _available(variant.in_stock, variant.stock_quantity):
+            quantity = int(item.get("quantity") or 0)
+            if (
+                not 1 <= quantity <= MAX_QUANTITY
+                or variant is None
+                or not _available(variant.in_stock, variant.stock_quantity)
+            ):
                 missing.append(retailer_id)
                 continue
             added = await self._put_in_cart(variant, quantity, announce=False) or added
@@ -714,11 +718,13 @@ class GuidedEngine:
             await self._show_cart()
             return
         current = self.ctx.checkout
+        if current is not None and current.step is CheckoutStep.PLACING:
+            self._text("order_being_placed")
+            return
         if (
             current is not None
             and not current.step.is_terminal
             and current.cart_version == view.version
-            and current.step is not CheckoutStep.PLACING
         ):
             self._text("checkout_running")
             self.decision.stage = f"checkout:{current.step.value}"
@@ -730,6 +736,9 @@ class GuidedEngine:
 
     async def _confirm(self) -> None:
         status = self.ctx.checkout
+        if status is not None and status.step is CheckoutStep.PLACING:
+            self._text("order_being_placed")
+            return
         if status is None or status.step is not CheckoutStep.CONFIRMATION:
             if status is not None and status.step is CheckoutStep.EXPIRED:
                 self._text("confirm_expired")
@@ -748,6 +757,11 @@ class GuidedEngine:
             self.decision.commands.append(
                 RefreshCheckout(workflow_id=status.workflow_id, cart_version=cart.version)
             )
+            return
+        sent_at = status.summary_sent_at
+        if sent_at is not None and self.ctx.message.created_at < sent_at:
+            # Typed before the current summary reached the customer: it answers an older one.
+            self._text("confirm_outdated")
             return
         assert status.summary_id is not None
         self.decision.commands.append(

@@ -80,7 +80,13 @@ EN: dict[str, str] = {
     "Type *checkout* to start again.",
     "confirm_expired": "That order summary has expired, so no order was placed. "
     "Type *checkout* to start again.",
-    "confirm_received": "Thanks! Placing your order…",
+    "order_being_placed": "Your order is being placed; the confirmation follows in a moment.",
+    "confirm_outdated": "Your order summary was just updated. Please check the new summary "
+    "and reply *CONFIRM* again.",
+    "checkout_timed_out": "Your checkout timed out, so no order was placed. "
+    "Type *checkout* to start again.",
+    "checkout_error": "Sorry, something went wrong and no order was placed. "
+    "Type *checkout* to try again.",
     "order_placed": "✅ Order *{number}* placed. Total: {total}.\n{next}",
     "next_delivery": "We are preparing it and will deliver to {address}. "
     "Ask “where is my order {number}” any time.",

@@ -23,7 +23,8 @@ def price_summary(
     """Price a cart for the customer's choices.
 
     Rules: each line is ``unit_price * quantity``; the delivery fee applies to delivery only;
-    tax is ``tax_rate`` (a fraction) of the subtotal, rounded half-up to cents; the total is
+    tax is ``tax_rate`` (a fraction) of the subtotal; amounts are rounded half-up to the
+    currency's minor unit (cents for USD, none for JPY, mils for KWD); the total is
     subtotal + delivery fee + tax. ``summary_id`` hashes everything shown, so a CONFIRM can be
     bound to exactly this summary.
 
@@ -43,13 +44,17 @@ def price_summary(
             sku=line.sku,
             quantity=line.quantity,
             unit_price=line.unit_price,
-            line_total=quantize(line.line_total),
+            line_total=quantize(line.line_total, currency),
         )
         for line in cart.lines
     ]
     subtotal = sum((line.line_total for line in lines), Decimal("0"))
-    fee = quantize(delivery_fee) if choices.fulfilment is Fulfilment.DELIVERY else Decimal("0.00")
-    tax = quantize(subtotal * tax_rate)
+    fee = (
+        quantize(delivery_fee, currency)
+        if choices.fulfilment is Fulfilment.DELIVERY
+        else Decimal(0)
+    )
+    tax = quantize(subtotal * tax_rate, currency)
     total = subtotal + fee + tax
     body = {
         "cart_id": str(cart.cart_id),

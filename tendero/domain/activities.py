@@ -61,6 +61,8 @@ CheckoutMessageKind = Literal[
     "cart_changed",
     "cancelled",
     "empty",
+    "timed_out",
+    "error",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -112,11 +113,16 @@ class OrderSummary(BaseModel):
 
 
 class CheckoutStatus(BaseModel):
-    """A checkout's state as its conversation knows it (sent on every step change)."""
+    """A checkout's state as its conversation knows it (sent on every step change).
+
+    ``summary_sent_at`` is when the current summary was delivered: a CONFIRM received
+    before it answers an older summary.
+    """
 
     workflow_id: str
     step: CheckoutStep
     summary_id: str | None = None
+    summary_sent_at: datetime | None = None
     cart_version: int
     order_number: str | None = None
 

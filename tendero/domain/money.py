@@ -9,12 +9,20 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
-_CENT = Decimal("0.01")
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of ``currency`` (ISO 4217 minor unit, CLDR data via babel).
+
+    ``Decimal("0.01")`` for USD, ``Decimal("1")`` for JPY, ``Decimal("0.001")`` for KWD.
+    """
+    from babel.numbers import get_currency_precision
+
+    return Decimal(1).scaleb(-int(get_currency_precision(currency)))
 
 
-def quantize(amount: Decimal) -> Decimal:
-    """Round an amount to cents, half up (the rule shops print on receipts)."""
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round to the currency's minor unit, half up (the rule shops print on receipts)."""
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 class Money(BaseModel):
@@ -45,8 +53,8 @@ class Money(BaseModel):
         return Money(amount=self.amount * Decimal(factor), currency=self.currency)
 
     def rounded(self) -> Money:
-        """This amount rounded to cents."""
-        return Money(amount=quantize(self.amount), currency=self.currency)
+        """This amount rounded to the currency's minor unit."""
+        return Money(amount=quantize(self.amount, self.currency), currency=self.currency)
 
     @classmethod
     def zero(cls, currency: str) -> Money:
@@ -64,4 +72,4 @@ def format_money(money: Money, locale: str = "en") -> str:
     try:
         return str(format_currency(money.amount, money.currency, locale=locale))
     except Exception:  # babel raises several unrelated types for unknown locales
-        return f"{quantize(money.amount)} {money.currency}"
+        return f"{quantize(money.amount, money.currency)} {money.currency}"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
+from tendero.channels.whatsapp import simulator
 from tendero.db.models import Message, Order, ProductVariant
 from tendero.domain.activities import PlaceOrderInput
 from tendero.domain.checkout import PlacedOrder
@@ -212,3 +214,63 @@ async def test_checkout_survives_conversation_continue_as_new(
         assert len(runs) >= 6  # one run per turn: qty, checkout, delivery, address, pay, CONFIRM
         assert sum(1 for w in runs if w.status is not None and w.status.name == "RUNNING") == 1
     assert await count_orders(sessionmaker, shop) == 1
+
+
+async def test_checkout_again_after_cancel_and_after_expiry(
+    temporal_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    """A second run of the same checkout id talks to the customer again (fresh messages)."""
+    shop = await make_shop(sessionmaker, checkout_confirm_ttl_s=2)
+    async with running_stack(temporal_env.client, sessionmaker, database_url) as stack:
+        customer = Customer(stack, shop.phone_number_id, new_digits())
+        sun = await shop.variant(sessionmaker, "SUN-1")
+        await reach_summary(customer, [(str(sun.id), 1)])
+        (cancelled,) = await customer.text("cancel")
+        assert body_text(cancelled) == "Checkout cancelled. Your cart is kept."
+        (ask,) = await customer.tap("checkout", list_reply=False)  # same cart version again
+        assert body_text(ask) == "How would you like to receive your order?"
+        (ask_address,) = await customer.tap("ful:delivery", list_reply=False)
+        assert "delivery address" in body_text(ask_address)
+        # Nobody answers: the abandoned step times out instead of waiting forever.
+        (timed_out,) = await customer.replies_after(
+            len(stack.graph.sent_to(customer.digits)), expect=1, timeout_s=10
+        )
+        assert body_text(timed_out).startswith("Your checkout timed out")
+        (ask_again,) = await customer.tap("checkout", list_reply=False)
+        assert body_text(ask_again) == "How would you like to receive your order?"
+        running = [
+            w
+            async for w in stack.client.list_workflows(
+                f"TenantId = '{shop.tenant_id}' AND WorkflowType = 'CheckoutWorkflow' "
+                "AND ExecutionStatus = 'Running'"
+            )
+        ]
+        assert len(running) == 1
+    assert await count_orders(sessionmaker, shop) == 0
+
+
+async def test_price_change_after_summary_needs_a_new_confirm(
+    stack: Stack, shop: Shop, customer: Customer
+) -> None:
+    sun = await shop.variant(stack.sessions, "SUN-1")
+    await reach_summary(customer, [(str(sun.id), 1)])
+    async with stack.sessions() as session, session.begin():
+        row = await session.get_one(ProductVariant, sun.id)
+        row.price = Decimal("25.00")
+    before = len(stack.graph.sent_to(customer.digits))
+    # Two quick CONFIRMs, both typed before the customer could see a new summary.
+    await customer.post(simulator.text_message(customer.digits, "CONFIRM"))
+    await customer.post(simulator.text_message(customer.digits, "CONFIRM"))
+    replies = await customer.replies_after(before, expect=3, settle_s=1.5)
+    texts = [body_text(r) for r in replies]
+    assert "Prices changed since your summary, so here is an updated one." in texts
+    assert any("*Total: $32.50*" in text for text in texts), texts
+    assert placed_count(replies) == 0
+    assert await count_orders(stack.sessions, shop) == 0
+    # Seen the new summary: this CONFIRM places the order at the price shown.
+    placed = await customer.text("CONFIRM")
+    assert placed_count(placed) == 1
+    assert "Total: $32.50" in body_text(placed[0])
+    assert await count_orders(stack.sessions, shop) == 1

@@ -217,7 +217,9 @@ async def add_outbound_replies(
     return ids
 
 
-async def apply_status(session: AsyncSession, status: StatusUpdate) -> bool:
+async def apply_status(
+    session: AsyncSession, status: StatusUpdate, *, tenant_id: uuid.UUID
+) -> bool:
     """Record a delivery status on the outbound message it belongs to.
 
     Statuses arrive out of order and more than once: a status never moves a message back
@@ -234,6 +236,7 @@ async def apply_status(session: AsyncSession, status: StatusUpdate) -> bool:
     result = await session.execute(
         update(Message)
         .where(
+            Message.tenant_id == tenant_id,
             Message.direction == "out",
             Message.provider_message_id == status.provider_message_id,
             rank < status.status.rank,
