@@ -63,7 +63,7 @@ def test_catalog() -> ParsedCatalog:
                     price=Decimal(price),
                     stock_quantity=stock,
                     in_stock=stock > 0,
-                    **kw,  # type: ignore[arg-type]
+                    **kw,
                 ),
             ),
         )

@@ -18,7 +18,7 @@ from tests.shop import Shop, make_shop
 
 async def counts(stack: Stack) -> tuple[int, int, int, int]:
     async with stack.sessions() as session:
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             [
                 int(await session.scalar(select(func.count()).select_from(model)) or 0)
                 for model in (InboundEvent, Message, Conversation, CustomerRow)

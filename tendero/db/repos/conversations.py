@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, select, update
+from sqlalchemy import CursorResult, case, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -248,4 +248,4 @@ async def apply_status(
             error_title=status.error_title,
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(cast(CursorResult[Any], result).rowcount)
