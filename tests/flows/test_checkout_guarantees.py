@@ -274,3 +274,26 @@ async def test_price_change_after_summary_needs_a_new_confirm(
     assert placed_count(placed) == 1
     assert "Total: $32.50" in body_text(placed[0])
     assert await count_orders(stack.sessions, shop) == 1
+
+
+async def test_idle_conversation_closes_and_a_new_message_reopens_it(
+    temporal_env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    shop = await make_shop(sessionmaker)
+    async with running_stack(
+        temporal_env.client, sessionmaker, database_url, conversation_idle_close_s=2
+    ) as stack:
+        customer = Customer(stack, shop.phone_number_id, new_digits())
+        await customer.text("hi")
+        query = f"TenantId = '{shop.tenant_id}' AND WorkflowType = 'ConversationWorkflow'"
+        (workflow_id,) = {w.id async for w in stack.client.list_workflows(query)}
+        handle = stack.client.get_workflow_handle(workflow_id)
+        await asyncio.wait_for(handle.result(), 15)  # closed after 2 s without messages
+        described = await handle.describe()
+        assert {k.name: v for k, v in described.typed_search_attributes}["Stage"] == "closed"
+        (cart,) = await customer.text("cart")
+        assert body_text(cart) == "Your cart is empty."
+        runs = [w async for w in stack.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        assert len(runs) == 2
