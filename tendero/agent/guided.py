@@ -649,17 +649,19 @@ class GuidedEngine:
             return
         await self._put_in_cart(variant, quantity, announce=True)
 
-    async def _show_cart(self) -> None:
+    async def _open_cart(self) -> carts_repo.CartView | None:
+        """The customer's open cart with current prices, or ``None``."""
         cart = await carts_repo.get_open_cart(
             self.ctx.session, tenant_id=self._tenant_id, customer_id=self.ctx.customer.id
         )
-        view = (
-            None
-            if cart is None
-            else await carts_repo.load_cart(
-                self.ctx.session, tenant_id=self._tenant_id, cart_id=cart.id
-            )
+        if cart is None:
+            return None
+        return await carts_repo.load_cart(
+            self.ctx.session, tenant_id=self._tenant_id, cart_id=cart.id
         )
+
+    async def _show_cart(self) -> None:
+        view = await self._open_cart()
         if view is None or not view.lines:
             self._say(
                 Reply(
@@ -704,16 +706,7 @@ class GuidedEngine:
         )
 
     async def _start_checkout(self) -> None:
-        cart = await carts_repo.get_open_cart(
-            self.ctx.session, tenant_id=self._tenant_id, customer_id=self.ctx.customer.id
-        )
-        view = (
-            None
-            if cart is None
-            else await carts_repo.load_cart(
-                self.ctx.session, tenant_id=self._tenant_id, cart_id=cart.id
-            )
-        )
+        view = await self._open_cart()
         if view is None or not view.lines:
             await self._show_cart()
             return
