@@ -19,8 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from tendero.domain.activities import (
         CheckoutMessageInput,
         CheckoutMessageKind,
-        DeliverInput,
-        DeliverResult,
         PlaceOrderInput,
         SummaryInput,
         SummaryResult,
@@ -43,11 +41,9 @@ with workflow.unsafe.imports_passed_through():
         DB_RETRY,
         DB_TIMEOUT,
         ORDER_NUMBER,
-        SEND_HEARTBEAT,
-        SEND_RETRY,
-        SEND_TIMEOUT,
         STAGE,
         TENANT_ID,
+        deliver,
     )
 
 CHECKOUT_PROGRESS_SIGNAL = "checkout_progress"
@@ -372,20 +368,7 @@ class CheckoutWorkflow:
             retry_policy=DB_RETRY,
             result_type=list[UUID],
         )
-        try:
-            await workflow.execute_activity(
-                "deliver_messages",
-                DeliverInput(conversation=self._data.conversation, outbound_ids=ids),
-                start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
-                result_type=DeliverResult,
-            )
-        except ActivityError as err:
-            # The customer could not be reached; the checkout itself goes on.
-            workflow.logger.warning(
-                "checkout message %s could not be delivered: %s", kind, type(err.cause).__name__
-            )
+        await deliver(self._data.conversation, ids, f"checkout message {kind}")
 
     async def _finish(
         self,

@@ -7,8 +7,15 @@ address: Temporal stores them unencrypted (DESIGN.md, "Workflows").
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from tendero.domain.activities import DeliverInput, DeliverResult
+    from tendero.domain.conversation import ConversationRef
 
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -39,3 +46,26 @@ SEND_RETRY = RetryPolicy(
     maximum_attempts=12,
     non_retryable_error_types=["WindowClosed", "InvalidToken", "RecipientUnreachable"],
 )
+
+
+async def deliver(conversation: ConversationRef, outbound_ids: list[UUID], what: str) -> None:
+    """Send stored messages; when retries run out, log (ids only) and let the caller go on.
+
+    The messages stay in Postgres with their status for operators to see; a conversation or
+    checkout must not fail because the provider was down for minutes.
+    """
+    if not outbound_ids:
+        return
+    try:
+        await workflow.execute_activity(
+            "deliver_messages",
+            DeliverInput(conversation=conversation, outbound_ids=outbound_ids),
+            start_to_close_timeout=SEND_TIMEOUT,
+            heartbeat_timeout=SEND_HEARTBEAT,
+            retry_policy=SEND_RETRY,
+            result_type=DeliverResult,
+        )
+    except ActivityError as err:
+        workflow.logger.warning(
+            "%s %s could not be delivered: %s", what, outbound_ids, type(err.cause).__name__
+        )

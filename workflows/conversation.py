@@ -10,6 +10,7 @@ continues as new when Temporal suggests it, carrying its state in ``Conversation
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -17,7 +18,7 @@ from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadySt
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from tendero.domain.activities import ConfirmInput, ConfirmResult, DeliverInput, DeliverResult
+    from tendero.domain.activities import ConfirmInput, ConfirmResult
     from tendero.domain.checkout import CheckoutChoices, CheckoutStatus, CheckoutStep
     from tendero.domain.conversation import (
         CancelCheckout,
@@ -38,11 +39,9 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_ID,
         DB_RETRY,
         DB_TIMEOUT,
-        SEND_HEARTBEAT,
-        SEND_RETRY,
-        SEND_TIMEOUT,
         STAGE,
         TENANT_ID,
+        deliver,
     )
 
 # Duplicate signals (a webhook retried after a failed acknowledgement) are dropped by id;
@@ -148,24 +147,8 @@ class ConversationWorkflow:
         for command in result.commands:
             await self._apply(command, message)
 
-    async def _deliver(self, outbound_ids: list[object]) -> None:
-        if not outbound_ids:
-            return
-        try:
-            await workflow.execute_activity(
-                "deliver_messages",
-                DeliverInput(conversation=self._state.conversation, outbound_ids=outbound_ids),
-                start_to_close_timeout=SEND_TIMEOUT,
-                heartbeat_timeout=SEND_HEARTBEAT,
-                retry_policy=SEND_RETRY,
-                result_type=DeliverResult,
-            )
-        except ActivityError as err:
-            # Retries ran out (provider down for minutes): the conversation goes on; the
-            # messages stay in Postgres with their status for operators to see.
-            workflow.logger.warning(
-                "replies %s could not be delivered: %s", outbound_ids, type(err.cause).__name__
-            )
+    async def _deliver(self, outbound_ids: list[UUID]) -> None:
+        await deliver(self._state.conversation, outbound_ids, "replies")
 
     async def _apply(self, command: Command, message: InboundSignal) -> None:
         if isinstance(command, StartCheckout):

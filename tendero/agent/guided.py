@@ -460,13 +460,7 @@ class GuidedEngine:
         if not products:
             return False
         rows = [
-            ListRow(
-                id=f"prod:{p.id}",
-                title=p.name,
-                description=self._price_range(p.min_price, p.max_price)
-                + ("" if p.available else f" · {self._t('out_of_stock')}"),
-            )
-            for p in products
+            self._product_row(p.id, p.name, p.min_price, p.max_price, p.available) for p in products
         ]
         if (page + 1) * PAGE_SIZE < total:
             rows.append(
@@ -485,6 +479,15 @@ class GuidedEngine:
             )
         )
         return True
+
+    def _product_row(
+        self, product_id: uuid.UUID, name: str, low: Decimal, high: Decimal, available: bool
+    ) -> ListRow:
+        """A list row for a product: price range, and "out of stock" when it is."""
+        stock = "" if available else f" · {self._t('out_of_stock')}"
+        return ListRow(
+            id=f"prod:{product_id}", title=name, description=self._price_range(low, high) + stock
+        )
 
     def _price_range(self, low: Decimal, high: Decimal) -> str:
         if low == high:
@@ -574,13 +577,8 @@ class GuidedEngine:
             )
             return
         rows = [
-            ListRow(
-                id=f"prod:{hit.product_id}",
-                title=hit.name,
-                description=self._price_range(hit.min_price, hit.max_price)
-                + ("" if hit.available else f" · {self._t('out_of_stock')}"),
-            )
-            for hit in hits
+            self._product_row(h.product_id, h.name, h.min_price, h.max_price, h.available)
+            for h in hits
         ]
         self._say(
             Reply(

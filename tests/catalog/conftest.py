@@ -43,7 +43,7 @@ def new_tenant(sessionmaker: async_sessionmaker[AsyncSession]) -> NewTenant:
                 name="Test Shop",
                 currency=currency,
                 secret_key=SECRET_KEY,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
             await session.commit()
             return tenant

@@ -293,7 +293,7 @@ async def test_create_tenant_validation(
     }
     async with sessionmaker() as session:
         with pytest.raises(TenantError) as caught:
-            await create_tenant(session, **arguments)  # type: ignore[arg-type]
+            await create_tenant(session, **arguments)
         assert caught.value.field == field
         assert await get_tenant_by_slug(session, str(arguments["slug"])) is None
 
