@@ -1,13 +1,17 @@
 """ORM tables, one module per aggregate; importing this package registers them all."""
 
+from tendero.db.models.agent import AgentStep, AgentToolCall
 from tendero.db.models.cart import Cart, CartItem
 from tendero.db.models.catalog import Category, Product, ProductCategory, ProductVariant
 from tendero.db.models.conversation import Conversation, InboundEvent, Message
 from tendero.db.models.customer import Customer
 from tendero.db.models.order import Order, OrderEvent, OrderItem, OrderNumberCounter
 from tendero.db.models.tenant import Tenant
+from tendero.db.models.ticket import Ticket, TicketNumberCounter
 
 __all__ = [
+    "AgentStep",
+    "AgentToolCall",
     "Cart",
     "CartItem",
     "Category",
@@ -23,4 +27,6 @@ __all__ = [
     "ProductCategory",
     "ProductVariant",
     "Tenant",
+    "Ticket",
+    "TicketNumberCounter",
 ]

@@ -20,6 +20,11 @@ class Conversation(UUIDPk, Timestamped, Base):
     ``ui_state`` is the guided engine's context (what the last menu offered, a pending
     quantity prompt...). ``channel_error`` flags a channel that cannot send (e.g. Meta
     error 190, a bad access token) for operators.
+
+    ``business_type`` is the tenant's preset when the conversation last spoke; when the
+    preset changes, ``context_since`` moves forward so the assistant never sees what was
+    said under another business type. ``summary`` is the assistant's running summary of the
+    messages up to ``summary_through`` (older than the recent window it reads).
     """
 
     __tablename__ = "conversations"
@@ -34,6 +39,10 @@ class Conversation(UUIDPk, Timestamped, Base):
     ui_state: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     last_inbound_at: Mapped[datetime | None]
     channel_error: Mapped[str | None] = mapped_column(String(200))
+    business_type: Mapped[str | None] = mapped_column(String(32))
+    context_since: Mapped[datetime | None]
+    summary: Mapped[str | None] = mapped_column(Text)
+    summary_through: Mapped[datetime | None]
 
 
 class Message(UUIDPk, Timestamped, Base):

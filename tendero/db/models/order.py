@@ -19,7 +19,9 @@ class Order(UUIDPk, Timestamped, Base):
     ``idempotency_key`` is the CheckoutWorkflow ID: unique per tenant, so a retried or
     replayed order creation finds the existing order instead of writing a second one.
     ``status``: ``pending`` -> ``confirmed`` -> ``preparing`` -> ``shipped`` /
-    ``ready_for_pickup`` -> ``delivered``; or ``cancelled``.
+    ``ready_for_pickup`` -> ``delivered``; or ``cancelled``. ``business_type`` is the
+    tenant's preset when the order was placed: orders of one business type are never shown
+    under another.
     """
 
     __tablename__ = "orders"
@@ -36,6 +38,7 @@ class Order(UUIDPk, Timestamped, Base):
     number: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(24), server_default="confirmed")
+    business_type: Mapped[str] = mapped_column(String(32), server_default="ecommerce")
     fulfilment: Mapped[str] = mapped_column(String(16))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     payment_method: Mapped[str] = mapped_column(String(32))
