@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.agent import AgentActivities, AgentToolActivities
 from activities.checkout import CheckoutActivities
 from activities.conversation import ConversationActivities
 from activities.messaging import MessagingActivities
+from tendero.agent.model import ModelClients
 from tendero.channels.whatsapp.graph import GraphClient
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings, get_settings
@@ -35,10 +37,13 @@ def build_activities(
     client: Client,
     graph_http: httpx.AsyncClient,
     settings: Settings,
+    model_clients: ModelClients | None = None,
 ) -> list[Any]:
     """Every activity, bound to its injected clients."""
     graph = GraphClient(graph_http, settings.whatsapp_graph_url, settings.whatsapp_api_version)
-    conversation = ConversationActivities(sessions)
+    models = model_clients or ModelClients(timeout_s=settings.openai_timeout_s)
+    conversation = ConversationActivities(sessions, settings)
+    agent = AgentActivities(sessions, settings, models)
     messaging = MessagingActivities(sessions, graph, settings.secret_key_bytes)
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
     return [
@@ -48,6 +53,9 @@ def build_activities(
         checkout.compose_checkout_message,
         checkout.place_order,
         checkout.confirm_checkout,
+        agent.model_step,
+        agent.set_owner,
+        *AgentToolActivities(sessions).all(),
     ]
 
 

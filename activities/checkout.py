@@ -26,7 +26,7 @@ from tendero.domain.activities import (
 )
 from tendero.domain.checkout import ConfirmAck, ConfirmRequest, Fulfilment, PlacedOrder
 from tendero.domain.messages import Button, ListRow, ListSection, Reply
-from tendero.domain.money import Money, format_money
+from tendero.domain.money import Money, format_money, money_locale
 from tendero.errors import CheckoutError, EmptyCartError, OutOfStockError
 from tendero.stores.native import NativeStore
 
@@ -175,7 +175,7 @@ class CheckoutActivities:
 
 def _checkout_replies(tenant: Tenant, language: str, data: CheckoutMessageInput) -> list[Reply]:
     def money(amount: Decimal) -> str:
-        locale = "es" if language == "es" else "en_US"
+        locale = money_locale(tenant.locale, language)
         return format_money(Money(amount=amount, currency=tenant.currency), locale)
 
     def say(key: str, **values: Any) -> str:

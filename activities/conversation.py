@@ -1,15 +1,19 @@
-"""The turn activity: answer one inbound message and store the decision with it."""
+"""The turn activity: route one inbound message and store the decision with it."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from tendero.agent.guided import TurnContext, run_guided_turn
+from tendero.agent.model import resolve_model_config
+from tendero.agent.router import Route, refresh_conversation, route_message
 from tendero.db.models import Conversation, Customer, Message, Tenant
 from tendero.db.repos.conversations import add_outbound_replies
-from tendero.domain.conversation import TurnInput, TurnResult
+from tendero.domain.conversation import Owner, TurnInput, TurnMode, TurnResult
+from tendero.settings import Settings
 
 
 class ConversationActivities:
@@ -17,15 +21,22 @@ class ConversationActivities:
 
     Args:
         sessions: database session factory.
+        settings: for the global model configuration (``OPENAI_*``).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        """Inject the session factory."""
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        """Inject the session factory and settings."""
         self._sessions = sessions
+        self._settings = settings
 
     @activity.defn(name="run_turn")
     async def run_turn(self, data: TurnInput) -> TurnResult:
-        """Run the guided engine for one message, in one transaction.
+        """Answer one message with the guided engine, or hand it to the assistant.
+
+        ``data.mode`` (``TurnMode``): ``guided`` always answers with the guided engine;
+        ``route`` sends free text to the assistant (``TurnResult.agent``) when a model is
+        configured and stays silent on text while a person owns the conversation;
+        ``fallback`` answers with the guided engine after the assistant failed.
 
         Idempotent: the decision is stored on the inbound message row; a retry (or a
         duplicate signal) returns the stored decision without acting again. Cart changes,
@@ -49,35 +60,52 @@ class ConversationActivities:
                 )
             ).scalar_one_or_none()
             if message is None:
-                from temporalio.exceptions import ApplicationError
-
                 raise ApplicationError("message not found", type="NotFound", non_retryable=True)
             if message.turn_result is not None:
-                return TurnResult.model_validate(message.turn_result)
+                stored = TurnResult.model_validate(message.turn_result)
+                # Only a fallback replaces a stored hand-over to the assistant.
+                if not (data.mode is TurnMode.FALLBACK and stored.agent):
+                    return stored
             conversation = await session.get_one(Conversation, ref.conversation_id)
             tenant = await session.get_one(Tenant, ref.tenant_id)
             customer = await session.get_one(Customer, ref.customer_id)
-            decision = await run_guided_turn(
-                TurnContext(
-                    session=session,
-                    tenant=tenant,
-                    customer=customer,
-                    conversation=conversation,
-                    message=message,
-                    checkout=data.checkout,
+            ctx = TurnContext(
+                session=session,
+                tenant=tenant,
+                customer=customer,
+                conversation=conversation,
+                message=message,
+                checkout=data.checkout,
+                fallback=data.mode is TurnMode.FALLBACK,
+            )
+            result = None
+            if data.mode is TurnMode.ROUTE:
+                refresh_conversation(ctx)
+                configured = (
+                    resolve_model_config(tenant, self._settings, self._settings.secret_key_bytes)
+                    is not None
                 )
-            )
-            outbound_ids = await add_outbound_replies(
-                session,
-                conversation_id=conversation.id,
-                tenant_id=tenant.id,
-                replies=decision.replies,
-                key_prefix=f"turn:{message.id}",
-            )
-            conversation.ui_state = decision.ui_state
-            result = TurnResult(
-                outbound_ids=outbound_ids, commands=decision.commands, stage=decision.stage
-            )
+                route = route_message(ctx, owner=data.owner, model_configured=configured)
+                if route is Route.SILENT:
+                    stage = "human" if data.owner is Owner.HUMAN else "handoff"
+                    result = TurnResult(stage=stage)
+                elif route is Route.ASSISTANT:
+                    # A pending quantity prompt no longer applies once the talk moves on.
+                    conversation.ui_state = {}
+                    result = TurnResult(agent=True, stage="assistant")
+            if result is None:
+                decision = await run_guided_turn(ctx)
+                outbound_ids = await add_outbound_replies(
+                    session,
+                    conversation_id=conversation.id,
+                    tenant_id=tenant.id,
+                    replies=decision.replies,
+                    key_prefix=f"turn:{message.id}",
+                )
+                conversation.ui_state = decision.ui_state
+                result = TurnResult(
+                    outbound_ids=outbound_ids, commands=decision.commands, stage=decision.stage
+                )
             message.turn_result = result.model_dump(mode="json")
-            message.status = "processed"
+            message.status = "received" if result.agent else "processed"
         return result

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.routes import health, sink, whatsapp
+from api.routes import health, operator, sink, whatsapp
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings
 from workflows.client import connect
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     )
     app.include_router(whatsapp.router)
     app.include_router(health.router)
+    app.include_router(operator.router)
     if settings.tendero_sink_enabled:
         app.include_router(sink.router)
     return app

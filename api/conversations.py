@@ -12,7 +12,12 @@ from temporalio.client import Client
 from tendero.db.base import utcnow
 from tendero.db.models import Conversation, InboundEvent, Message, Tenant
 from tendero.db.repos import conversations as repo
-from tendero.domain.conversation import ConversationInput, ConversationRef, InboundSignal
+from tendero.domain.conversation import (
+    ConversationInput,
+    ConversationRef,
+    InboundSignal,
+    Owner,
+)
 from tendero.domain.inbound import message_content
 from tendero.domain.messages import InboundMessage
 from tendero.domain.phone import to_e164
@@ -31,6 +36,8 @@ class Recorded:
     workflow_id: str
     ref: ConversationRef
     signal: InboundSignal
+    # Who answers if this message starts a new run: a hand-off outlives an idle close.
+    owner: Owner = Owner.BOT
 
 
 def _recorded(event_id: object, conversation: Conversation, message_id: UUID) -> Recorded:
@@ -44,6 +51,7 @@ def _recorded(event_id: object, conversation: Conversation, message_id: UUID) ->
             channel=conversation.channel,
         ),
         signal=InboundSignal(message_id=message_id, received_at=utcnow()),
+        owner=Owner.BOT if conversation.owner == Owner.CLOSED.value else Owner(conversation.owner),
     )
 
 
@@ -131,6 +139,7 @@ class InboundRecorder:
         """
         data = ConversationInput(
             conversation=recorded.ref,
+            owner=recorded.owner,
             idle_close_s=self._idle_close_s,
             turns_per_run=self._turns_per_run,
         )

@@ -7,6 +7,9 @@ AppError
 │   ├── EmptyCartError        nothing to check out
 │   ├── OutOfStockError       a line cannot be fulfilled (names in ``unavailable``)
 │   └── PriceChangedError     a price moved since the summary
+├── ModelError                the language model could not answer
+│   ├── ModelUnavailable      429, 5xx, timeout, connection: worth retrying
+│   └── ModelRejected         401/403/400/404/422: a configuration or request problem
 └── NotFoundError             an id that does not exist in this tenant (or belongs to another)
 ```
 Activities convert them into ``ApplicationError(type=code, non_retryable=not retryable)``.
@@ -67,3 +70,30 @@ class PriceChangedError(CheckoutError):
     """A unit price differs from the confirmed summary."""
 
     code = "PriceChanged"
+
+
+class ModelError(AppError):
+    """The language model could not answer; ``status`` is the HTTP status when there was one."""
+
+    code = "model_error"
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        """Keep the HTTP status and the provider's suggested delay (``Retry-After``)."""
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class ModelUnavailable(ModelError):
+    """Rate limited, server error, timeout or connection failure: retry later."""
+
+    code = "model_unavailable"
+    retryable = True
+
+
+class ModelRejected(ModelError):
+    """Bad credentials, unknown model or a request the server refuses: retrying won't help."""
+
+    code = "model_rejected"

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     tendero_secret_key: SecretStr = SecretStr(_DEV_KEY_B64)
     tendero_sink_enabled: bool = False
     tendero_public_url: str = "http://127.0.0.1:8000"
+    tendero_admin_token: SecretStr = SecretStr("dev-admin-token")
 
     database_url: str | None = None
     temporal_address: str | None = None
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str | None = None
+    openai_timeout_s: float = Field(default=30.0, gt=0)
+    openai_max_attempts: int = Field(default=3, ge=1)
+    agent_max_tool_rounds: int = Field(default=5, ge=1, le=12)
+    agent_context_messages: int = Field(default=20, ge=2)
+    agent_summary_batch: int = Field(default=20, ge=2)
 
     whatsapp_app_secret: SecretStr = SecretStr("dev-app-secret")
     whatsapp_verify_token: SecretStr = SecretStr("dev-verify-token")
@@ -78,6 +84,7 @@ class Settings(BaseSettings):
             "WHATSAPP_APP_SECRET": self.whatsapp_app_secret.get_secret_value() == "dev-app-secret",
             "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token.get_secret_value()
             == "dev-verify-token",
+            "TENDERO_ADMIN_TOKEN": self.tendero_admin_token.get_secret_value() == "dev-admin-token",
         }
         bad = [name for name, is_weak in weak.items() if is_weak]
         if bad:

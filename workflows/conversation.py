@@ -13,24 +13,40 @@ from datetime import timedelta
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from tendero.domain.activities import ConfirmInput, ConfirmResult
+    from tendero.domain.agent import (
+        AgentStepInput,
+        AgentStepResult,
+        OwnerChange,
+        OwnerChangeInput,
+        OwnerChangeResult,
+        ToolCallInput,
+        ToolOutcome,
+    )
     from tendero.domain.checkout import CheckoutChoices, CheckoutStatus, CheckoutStep
     from tendero.domain.conversation import (
         CancelCheckout,
         Command,
         ConfirmCheckout,
         ConversationInput,
+        HandOff,
         InboundSignal,
         Owner,
         ProvideCheckoutChoice,
         RefreshCheckout,
         StartCheckout,
         TurnInput,
+        TurnMode,
         TurnResult,
     )
     from tendero.domain.ids import checkout_workflow_id
@@ -47,6 +63,24 @@ with workflow.unsafe.imports_passed_through():
 # Duplicate signals (a webhook retried after a failed acknowledgement) are dropped by id;
 # the last few hundred ids are plenty for Meta's redelivery pattern.
 SEEN_IDS_KEPT = 500
+
+# Turns recorded before the assistant existed always ran the guided engine.
+ASSISTANT_PATCH = "llm-assistant"
+
+# The model round bounds itself (AGENT_MAX_TOOL_ROUNDS, then a forced reply); this guard
+# only stops a loop if a misbehaving round kept asking for tools.
+ROUNDS_GUARD = 16
+
+# The SDK's own timeout (OPENAI_TIMEOUT_S) ends a slow call first; three attempts, then
+# the guided engine answers. A rejected request (bad key, bad request) is not retried.
+MODEL_TIMEOUT = timedelta(minutes=3)
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=["ModelRejected", "ModelNotConfigured", "NotFound"],
+)
 
 
 def conversation_search_attributes(data: ConversationInput) -> TypedSearchAttributes:
@@ -91,6 +125,39 @@ class ConversationWorkflow:
         """The whole state (ids and steps only: no message content)."""
         return self._state
 
+    @workflow.update
+    async def set_owner(self, change: OwnerChange) -> OwnerChangeResult:
+        """An operator gives the conversation back to the bot, or to a person.
+
+        The change is recorded in Postgres and the customer is told (back to the bot: "you're
+        chatting with our assistant again"; to a person: "a person is now in this chat").
+        """
+        self._state.owner = change.owner
+        self._state.stage = _owner_stage(change.owner)
+        self._show()
+        update = workflow.current_update_info()
+        result: OwnerChangeResult = await workflow.execute_activity(
+            "set_conversation_owner",
+            OwnerChangeInput(
+                conversation=self._state.conversation,
+                owner=change.owner,
+                key=update.id if update else workflow.info().run_id,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            result_type=OwnerChangeResult,
+        )
+        await self._deliver(result.outbound_ids)
+        return result
+
+    @set_owner.validator
+    def _check_owner(self, change: OwnerChange) -> None:
+        """Refuse closing by hand and no-op changes."""
+        if change.owner is Owner.CLOSED:
+            raise ValueError("a conversation closes by itself when idle")
+        if change.owner is self._state.owner:
+            raise ValueError(f"the conversation is already {change.owner.value}")
+
     @workflow.run
     async def run(self, data: ConversationInput) -> None:
         """Process messages in arrival order until idle for the channel window."""
@@ -123,14 +190,37 @@ class ConversationWorkflow:
         if checkout is not None and checkout.step.is_terminal:
             # Kept one turn longer so "CONFIRM" after expiry gets the right answer.
             self._state.checkout = None
+        assistant = workflow.patched(ASSISTANT_PATCH)
+        result = await self._run_turn(
+            message, checkout, TurnMode.ROUTE if assistant else TurnMode.GUIDED
+        )
+        if result is None:
+            return
+        self._state.turns += 1
+        self._state.stage = result.stage
+        if result.agent:
+            await self._assistant_turn(message, checkout)
+            return
+        await self._deliver(result.outbound_ids)
+        for command in result.commands:
+            await self._apply(command, message)
+
+    async def _run_turn(
+        self, message: InboundSignal, checkout: CheckoutStatus | None, mode: TurnMode
+    ) -> TurnResult | None:
+        turn = TurnInput(
+            conversation=self._state.conversation,
+            message_id=message.message_id,
+            checkout=checkout,
+        )
+        if mode is not TurnMode.GUIDED:
+            # Histories recorded before the assistant carry the part-1 input unchanged.
+            turn.mode = mode
+            turn.owner = self._state.owner
         try:
-            result = await workflow.execute_activity(
+            result: TurnResult = await workflow.execute_activity(
                 "run_turn",
-                TurnInput(
-                    conversation=self._state.conversation,
-                    message_id=message.message_id,
-                    checkout=checkout,
-                ),
+                turn,
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
                 result_type=TurnResult,
@@ -140,18 +230,76 @@ class ConversationWorkflow:
             workflow.logger.error(
                 "turn for message %s failed: %s", message.message_id, type(err.cause).__name__
             )
-            return
-        self._state.turns += 1
-        self._state.stage = result.stage
-        await self._deliver(result.outbound_ids)
-        for command in result.commands:
+            return None
+        return result
+
+    async def _assistant_turn(
+        self, message: InboundSignal, checkout: CheckoutStatus | None
+    ) -> None:
+        """Model rounds and tool calls until a reply; the guided engine if the model fails.
+
+        Commands from tools (start a checkout, hand off) run after the reply is delivered,
+        so the customer reads the assistant's words before the checkout's summary.
+        """
+        commands: list[Command] = []
+        replied = False
+        for round_ in range(ROUNDS_GUARD):
+            try:
+                step = await workflow.execute_activity(
+                    "agent_model_step",
+                    AgentStepInput(
+                        conversation=self._state.conversation,
+                        message_id=message.message_id,
+                        round=round_,
+                        checkout=checkout,
+                    ),
+                    start_to_close_timeout=MODEL_TIMEOUT,
+                    retry_policy=MODEL_RETRY,
+                    result_type=AgentStepResult,
+                )
+            except ActivityError as err:
+                workflow.logger.warning(
+                    "assistant failed for message %s (%s): guided answer",
+                    message.message_id,
+                    type(err.cause).__name__,
+                )
+                break
+            if step.done:
+                await self._deliver(step.outbound_ids)
+                replied = True
+                break
+            for call in step.tool_calls:
+                outcome = await workflow.execute_activity(
+                    f"tool.{call.name}",
+                    ToolCallInput(
+                        conversation=self._state.conversation,
+                        message_id=message.message_id,
+                        round=round_,
+                        call_id=call.call_id,
+                        checkout=checkout,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                    result_type=ToolOutcome,
+                )
+                commands.extend(outcome.commands)
+        if not replied:
+            fallback = await self._run_turn(message, checkout, TurnMode.FALLBACK)
+            if fallback is not None:
+                self._state.stage = fallback.stage
+                await self._deliver(fallback.outbound_ids)
+                commands.extend(fallback.commands)
+        for command in commands:
             await self._apply(command, message)
 
     async def _deliver(self, outbound_ids: list[UUID]) -> None:
         await deliver(self._state.conversation, outbound_ids, "replies")
 
     async def _apply(self, command: Command, message: InboundSignal) -> None:
-        if isinstance(command, StartCheckout):
+        if isinstance(command, HandOff):
+            self._state.owner = Owner.WAITING_FOR_HUMAN
+            self._state.stage = _owner_stage(Owner.WAITING_FOR_HUMAN)
+        elif isinstance(command, StartCheckout):
             await self._start_checkout(command)
         elif isinstance(command, ProvideCheckoutChoice):
             await self._signal_checkout(command.workflow_id, "provide", command.choice)
@@ -243,3 +391,12 @@ class ConversationWorkflow:
             f"Owner: **{state.owner.value}** · stage: **{state.stage}** · turns: {state.turns}"
             + (f" · checkout step: **{checkout.step.value}**" if checkout else "")
         )
+
+
+def _owner_stage(owner: Owner) -> str:
+    return {
+        Owner.BOT: "browsing",
+        Owner.WAITING_FOR_HUMAN: "handoff",
+        Owner.HUMAN: "human",
+        Owner.CLOSED: "closed",
+    }[owner]

@@ -33,12 +33,14 @@ from tendero.domain.conversation import (
     CancelCheckout,
     Command,
     ConfirmCheckout,
+    HandOff,
+    Owner,
     ProvideCheckoutChoice,
     RefreshCheckout,
     StartCheckout,
 )
 from tendero.domain.messages import Button, InboundKind, ListRow, ListSection, Reply
-from tendero.domain.money import Money, format_money
+from tendero.domain.money import Money, format_money, money_locale
 
 PAGE_SIZE = 9  # WhatsApp lists hold 10 rows; the 10th is "More…" when there are more.
 MAX_QUANTITY = 99
@@ -50,6 +52,20 @@ CART_WORDS = {"cart", "my cart", "basket", "carrito", "mi carrito"}
 HELP_WORDS = {"help", "ayuda", "?"}
 CHECKOUT_WORDS = {"checkout", "check out", "pay", "pagar", "comprar"}
 CANCEL_WORDS = {"cancel", "cancelar"}
+HANDOFF_WORDS = {"agent", "human", "agente", "humano", "asesor", "operator", "operador"}
+HANDOFF_PHRASES = (
+    "talk to a human",
+    "talk to a person",
+    "talk to an agent",
+    "speak to a human",
+    "speak to a person",
+    "speak to an agent",
+    "real person",
+    "hablar con un agente",
+    "hablar con una persona",
+    "hablar con un humano",
+    "hablar con un asesor",
+)
 ORDERS_PHRASES = (
     "where is my order",
     "where's my order",
@@ -74,6 +90,8 @@ class TurnContext:
     conversation: Conversation
     message: Message
     checkout: CheckoutStatus | None
+    # The assistant failed for this message: say so when the guided answer cannot help.
+    fallback: bool = False
 
 
 @dataclass
@@ -101,7 +119,7 @@ class GuidedEngine:
         return t(self.lang, key, **values)
 
     def _money(self, amount: Decimal) -> str:
-        locale = "es" if self.lang == "es" else "en_US"
+        locale = money_locale(self.ctx.tenant.locale, self.lang)
         return format_money(Money(amount=amount, currency=self.ctx.tenant.currency), locale)
 
     def _say(self, reply: Reply) -> None:
@@ -362,18 +380,42 @@ class GuidedEngine:
             self._text("catalog_order_missing", items=", ".join(missing))
         await self._show_cart()
 
+    def owns_text(self, raw: str) -> bool:
+        """True when typed text is a keyword or a checkout input this engine must answer.
+
+        CONFIRM, cancel, quantities, an address at the address step, the menu, cart, help,
+        checkout and hand-off words are always answered here (deterministic, no tokens);
+        other text may go to the assistant.
+        """
+        lowered = _normalise(raw)
+        return (
+            _is_confirm(raw)
+            or (lowered in CANCEL_WORDS and self._checkout_active())
+            or (self._pending_quantity() is not None and lowered.isdigit())
+            or not lowered
+            or lowered in GREETINGS | CART_WORDS | HELP_WORDS | CHECKOUT_WORDS
+            or _wants_human(lowered)
+            or self._at_step(CheckoutStep.ADDRESS)
+        )
+
+    def _pending_quantity(self) -> uuid.UUID | None:
+        return _uuid(str(self.ctx.conversation.ui_state.get("awaiting_quantity", "")))
+
     async def _text_message(self, raw: str) -> None:
         text = raw.strip()
-        lowered = " ".join(_WORD.sub(" ", text.lower()).split())
-        if lowered == "confirm" or text.strip().upper() == "CONFIRM":
+        lowered = _normalise(text)
+        if _is_confirm(text):
             await self._confirm()
             return
         if lowered in CANCEL_WORDS and self._checkout_active():
             await self._cancel_handler("")
             return
-        pending_variant = _uuid(str(self.ctx.conversation.ui_state.get("awaiting_quantity", "")))
+        pending_variant = self._pending_quantity()
         if pending_variant is not None and lowered.isdigit():
             await self._typed_quantity(pending_variant, int(lowered))
+            return
+        if _wants_human(lowered):
+            self._hand_off()
             return
         if lowered in GREETINGS or not lowered:
             self._menu(greet=True)
@@ -398,6 +440,12 @@ class GuidedEngine:
             await self._typed_address(text)
             return
         await self._search(text)
+
+    def _hand_off(self) -> None:
+        self.ctx.conversation.owner = Owner.WAITING_FOR_HUMAN.value
+        self.decision.commands.append(HandOff())
+        self._text("handoff_started")
+        self.decision.stage = "handoff"
 
     # -- catalog ---------------------------------------------------------------------------
 
@@ -571,7 +619,10 @@ class GuidedEngine:
             self._say(
                 Reply(
                     kind="buttons",
-                    body=self._t("search_none", query=query[:60]),
+                    body=self._t(
+                        "assistant_unavailable" if self.ctx.fallback else "search_none",
+                        query=query[:60],
+                    ),
                     buttons=[Button(id="browse", title=self._t("btn_browse"))],
                 )
             )
@@ -784,6 +835,7 @@ class GuidedEngine:
             tenant_id=self._tenant_id,
             customer_id=self.ctx.customer.id,
             number=number,
+            business_type=self.ctx.tenant.preset,
         )
         if order is None:
             self._text("order_not_found", number=number)
@@ -827,7 +879,10 @@ class GuidedEngine:
 
     async def _list_orders(self) -> None:
         orders = await orders_repo.list_customer_orders(
-            self.ctx.session, tenant_id=self._tenant_id, customer_id=self.ctx.customer.id
+            self.ctx.session,
+            tenant_id=self._tenant_id,
+            customer_id=self.ctx.customer.id,
+            business_type=self.ctx.tenant.preset,
         )
         if not orders:
             self._text("no_orders")
@@ -846,6 +901,18 @@ class GuidedEngine:
             )
             self._text("orders_list", lines=lines)
         self.decision.stage = "tracking"
+
+
+def _normalise(text: str) -> str:
+    return " ".join(_WORD.sub(" ", text.strip().lower()).split())
+
+
+def _is_confirm(text: str) -> bool:
+    return _normalise(text) == "confirm"
+
+
+def _wants_human(lowered: str) -> bool:
+    return lowered in HANDOFF_WORDS or any(phrase in lowered for phrase in HANDOFF_PHRASES)
 
 
 def _uuid(raw: str) -> uuid.UUID | None:

@@ -55,7 +55,17 @@ EN: dict[str, str] = {
     "Please type what you are looking for.",
     "help": "You can:\n• type a product name to search\n• *menu* for the main menu\n"
     "• *cart* to see your cart\n• *checkout* to order\n"
-    "• *my orders* or an order number (e.g. {example}) to track an order",
+    "• *my orders* or an order number (e.g. {example}) to track an order\n"
+    "• *agent* to talk to a person",
+    "handoff_started": "I've asked a person from our team to take over. They will answer "
+    "you here soon.",
+    "handed_back": "You're chatting with our assistant again. How can I help?",
+    "human_took_over": "A person from our team is now in this chat.",
+    "assistant_unavailable": "Sorry, our assistant is unavailable right now and I couldn't "
+    "find anything for “{query}”. You can browse the catalog, or type *agent* to reach a "
+    "person.",
+    "assistant_no_answer": "Sorry, I couldn't work that out. Could you say it another way? "
+    "You can also type *menu* or *agent*.",
     "catalog_order_added": "I added the items from your catalog order.",
     "catalog_order_missing": "These items are not available here: {items}.",
     "nothing_to_confirm": "There is no order summary waiting for confirmation. "
@@ -169,6 +179,15 @@ ES: dict[str, str] = {
     "order_placed": "✅ Pedido *{number}* realizado. Total: {total}.\n{next}",
     "order_not_found": "No encontré un pedido {number} tuyo. Revisa el número o escribe "
     "*mis pedidos*.",
+    "handoff_started": "Le pedí a una persona de nuestro equipo que te atienda. Te "
+    "responderá por aquí pronto.",
+    "handed_back": "Vuelves a hablar con nuestro asistente. ¿En qué te ayudo?",
+    "human_took_over": "Una persona de nuestro equipo está ahora en este chat.",
+    "assistant_unavailable": "Lo siento, nuestro asistente no está disponible ahora y no "
+    "encontré nada para “{query}”. Puedes ver el catálogo o escribir *agente* para hablar "
+    "con una persona.",
+    "assistant_no_answer": "Lo siento, no logré entenderlo. ¿Puedes decirlo de otra forma? "
+    "También puedes escribir *menú* o *agente*.",
     "no_orders": "Aún no tienes pedidos.",
 }
 

@@ -78,10 +78,36 @@ class CancelCheckout(BaseModel):
     workflow_id: str
 
 
+class HandOff(BaseModel):
+    """The customer asked for a person: the conversation waits for a human."""
+
+    kind: Literal["hand_off"] = "hand_off"
+
+
 Command = Annotated[
-    StartCheckout | ProvideCheckoutChoice | ConfirmCheckout | RefreshCheckout | CancelCheckout,
+    StartCheckout
+    | ProvideCheckoutChoice
+    | ConfirmCheckout
+    | RefreshCheckout
+    | CancelCheckout
+    | HandOff,
     Field(discriminator="kind"),
 ]
+
+
+class TurnMode(StrEnum):
+    """How the turn activity treats a message.
+
+    ``guided``: the guided engine answers (histories recorded before the assistant).
+    ``route``: interactive replies, checkout inputs and keywords go to the guided engine;
+    other text goes to the assistant when a model is configured (``TurnResult.agent``).
+    ``fallback``: the assistant failed; the guided engine answers and says so politely
+    when it cannot help.
+    """
+
+    GUIDED = "guided"
+    ROUTE = "route"
+    FALLBACK = "fallback"
 
 
 class TurnInput(BaseModel):
@@ -90,6 +116,8 @@ class TurnInput(BaseModel):
     conversation: ConversationRef
     message_id: UUID
     checkout: CheckoutStatus | None = None
+    mode: TurnMode = TurnMode.GUIDED
+    owner: Owner = Owner.BOT
 
 
 class TurnResult(BaseModel):
@@ -98,6 +126,7 @@ class TurnResult(BaseModel):
     outbound_ids: list[UUID] = Field(default_factory=list)
     commands: list[Command] = Field(default_factory=list)
     stage: str = "browsing"
+    agent: bool = False
 
 
 class ConversationInput(BaseModel):

@@ -73,3 +73,17 @@ def format_money(money: Money, locale: str = "en") -> str:
         return str(format_currency(money.amount, money.currency, locale=locale))
     except Exception:  # babel raises several unrelated types for unknown locales
         return f"{quantize(money.amount, money.currency)} {money.currency}"
+
+
+_LANGUAGE_LOCALES = {"en": "en_US", "es": "es"}
+
+
+def money_locale(tenant_locale: str, language: str) -> str:
+    """The locale to format a shop's prices for a reader of ``language``.
+
+    The shop's own locale (``es_MX``, ``en_GB``...) when it is in the reader's language,
+    else a default locale of that language, so a Spanish reply never shows English digits.
+    """
+    if tenant_locale.split("_")[0] == language:
+        return tenant_locale
+    return _LANGUAGE_LOCALES.get(language, tenant_locale)

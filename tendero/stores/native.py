@@ -164,6 +164,7 @@ class NativeStore:
                 number=number,
                 idempotency_key=idempotency_key,
                 status="confirmed",
+                business_type=tenant.preset,
                 fulfilment=summary.fulfilment.value,
                 address=summary.address.model_dump(mode="json") if summary.address else None,
                 payment_method=summary.payment_method,

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tendero.db.models import Order, OrderEvent, OrderItem, OrderNumberCounter
+from tendero.db.repos.numbers import next_number
 
 
 class OrderItemView(BaseModel):
@@ -52,25 +52,17 @@ class OrderView(BaseModel):
     events: list[OrderEventView]
 
 
+# Orders that need nothing more from the shop; the rest are "active".
+FINISHED_STATUSES = ("delivered", "cancelled")
+
+
 async def next_order_number(
     session: AsyncSession, *, tenant_id: uuid.UUID, prefix: str, year: int
 ) -> str:
-    """Allocate the tenant's next number for ``year``: ``ORD-2026-00001``.
-
-    The counter row is upserted and incremented atomically, so concurrent checkouts never
-    share a number; a rolled-back transaction gives its number back.
-    """
-    stmt = (
-        insert(OrderNumberCounter)
-        .values(tenant_id=tenant_id, year=year, last_value=1)
-        .on_conflict_do_update(
-            index_elements=["tenant_id", "year"],
-            set_={"last_value": OrderNumberCounter.last_value + 1},
-        )
-        .returning(OrderNumberCounter.last_value)
+    """Allocate the tenant's next order number for ``year``: ``ORD-2026-00001``."""
+    return await next_number(
+        session, OrderNumberCounter, tenant_id=tenant_id, prefix=prefix, year=year
     )
-    value = (await session.execute(stmt)).scalar_one()
-    return f"{prefix}-{year}-{value:05d}"
 
 
 async def get_order_by_idempotency_key(
@@ -124,31 +116,54 @@ async def _view(session: AsyncSession, order: Order) -> OrderView:
 
 
 async def get_customer_order(
-    session: AsyncSession, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, number: str
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    number: str,
+    business_type: str | None = None,
 ) -> OrderView | None:
     """The customer's own order by number; anyone else's (or a missing one) is ``None``.
 
     Callers answer both cases with the same words, so order numbers cannot be probed.
+    ``business_type`` (a preset name) hides orders placed under another business type.
     """
-    found = await session.execute(
-        select(Order).where(
-            Order.tenant_id == tenant_id,
-            Order.customer_id == customer_id,
-            Order.number == number.upper(),
-        )
+    query = select(Order).where(
+        Order.tenant_id == tenant_id,
+        Order.customer_id == customer_id,
+        Order.number == number.upper(),
     )
-    order = found.scalar_one_or_none()
+    if business_type is not None:
+        query = query.where(Order.business_type == business_type)
+    order = (await session.execute(query)).scalar_one_or_none()
     return None if order is None else await _view(session, order)
 
 
 async def list_customer_orders(
-    session: AsyncSession, *, tenant_id: uuid.UUID, customer_id: uuid.UUID, limit: int = 5
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    limit: int = 5,
+    business_type: str | None = None,
+    active_only: bool = False,
 ) -> list[OrderView]:
-    """The customer's most recent orders in this tenant, newest first."""
+    """The customer's most recent orders in this tenant, newest first.
+
+    Args:
+        session: open session (read only).
+        tenant_id: the shop.
+        customer_id: whose orders.
+        limit: at most this many.
+        business_type: only orders placed under this preset, when given.
+        active_only: leave out delivered and cancelled orders.
+    """
+    query = select(Order).where(Order.tenant_id == tenant_id, Order.customer_id == customer_id)
+    if business_type is not None:
+        query = query.where(Order.business_type == business_type)
+    if active_only:
+        query = query.where(Order.status.not_in(FINISHED_STATUSES))
     found = await session.execute(
-        select(Order)
-        .where(Order.tenant_id == tenant_id, Order.customer_id == customer_id)
-        .order_by(Order.created_at.desc(), Order.number.desc())
-        .limit(limit)
+        query.order_by(Order.created_at.desc(), Order.number.desc()).limit(limit)
     )
     return [await _view(session, order) for order in found.scalars()]
