@@ -140,8 +140,8 @@ async def overhead_phase(
                 figures["e2e"].append(e2e)
                 figures["model"].append((len(model.requests) - calls_before) * model.latency_s)
             if index < 0:
-                for values in figures.values():
-                    del values[:]
+                for key in ("guided",) if guided else ("e2e", "model"):
+                    figures[key].clear()
     return figures
 
 

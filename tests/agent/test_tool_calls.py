@@ -26,7 +26,7 @@ async def cart_lines(sessionmaker, tenant_id) -> dict[str, int]:
             .join(Product, Product.id == ProductVariant.product_id)
             .where(Cart.tenant_id == tenant_id)
         )
-        return {name: quantity for name, quantity in rows.all()}
+        return {str(name): int(quantity) for name, quantity in rows.tuples()}
 
 
 async def test_several_tool_calls_in_one_round(temporal_env, sessionmaker, database_url, model):
