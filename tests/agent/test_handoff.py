@@ -12,6 +12,7 @@ from tendero.domain.conversation import ConversationInput, Owner
 from tests.agent.helpers import agent_world
 from tests.fakes.model_server import call, say
 from tests.harness import body_text
+from tests.replay.recording import record_history
 from workflows.conversation import ConversationWorkflow
 
 OPERATOR = {"Authorization": "Bearer dev-admin-token"}
@@ -91,6 +92,8 @@ async def test_request_human_agent_then_operator_returns_it(
         usage = info.json()["usage"]
         assert usage["calls"] == 3 and usage["total_tokens"] > 0
         assert info.json()["owner"] == "bot"
+        history = await client.get_workflow_handle(conversation.workflow_id).fetch_history()
+        await record_history(conversation.workflow_id, history, "assistant-handoff")
 
 
 async def test_agent_keyword_hands_off_without_the_model(

@@ -18,6 +18,7 @@ from tests.agent.helpers import (
 )
 from tests.fakes.model_server import call, dynamic, say
 from tests.harness import body_text
+from tests.replay.recording import record_history
 
 PASTA = "I want 2 packs of spaghetti for delivery to 123 Main Street, cash"
 
@@ -89,6 +90,17 @@ async def test_pasta_order_with_delivery_and_cash(temporal_env, sessionmaker, da
             "create_ticket_report",
         }
         assert first["messages"][-1] == {"role": "user", "content": PASTA}
+        await record_histories(temporal_env.client, order.idempotency_key, "assistant-order")
+
+
+async def record_histories(client, checkout_id: str, flow: str) -> None:
+    """Record the conversation and checkout histories for the replay tests (opt-in)."""
+    checkout = client.get_workflow_handle(checkout_id)
+    parent = (await checkout.describe()).parent_id
+    assert parent is not None
+    for workflow_id in (parent, checkout_id):
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        await record_history(workflow_id, history, flow)
 
 
 async def test_order_status_by_number(temporal_env, sessionmaker, database_url, model):

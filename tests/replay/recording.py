@@ -16,9 +16,11 @@ from temporalio.client import WorkflowHistory
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record_history(workflow_id: str, history: WorkflowHistory) -> None:
+async def record_history(
+    workflow_id: str, history: WorkflowHistory, flow: str = "order-flow"
+) -> None:
     if not os.environ.get("TENDERO_RECORD_HISTORIES"):
         return
     kind = workflow_id.split(":", 1)[0]
-    name = re.sub(r"[^a-z0-9]+", "-", f"{kind}-order-flow").strip("-")
+    name = re.sub(r"[^a-z0-9]+", "-", f"{kind}-{flow}").strip("-")
     (HISTORIES / f"{name}.json").write_text(history.to_json())

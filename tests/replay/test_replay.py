@@ -17,10 +17,27 @@ FILES = sorted(HISTORIES.glob("*.json"))
 
 
 def test_histories_are_recorded() -> None:
+    # *-order-flow: recorded before the assistant existed (guided turns, no patch marker);
+    # *-assistant-*: recorded with the assistant (model rounds, tool activities, hand-off).
     assert {f.name for f in FILES} >= {
         "conversation-order-flow.json",
         "checkout-order-flow.json",
+        "conversation-assistant-order.json",
+        "checkout-assistant-order.json",
+        "conversation-assistant-handoff.json",
     }
+
+
+def test_pre_assistant_history_has_no_patch_marker() -> None:
+    raw = (HISTORIES / "conversation-order-flow.json").read_text()
+    assert "llm-assistant" not in raw
+    assert "agent_model_step" not in raw
+
+
+def test_assistant_histories_took_the_patched_path() -> None:
+    raw = (HISTORIES / "conversation-assistant-order.json").read_text()
+    assert "agent_model_step" in raw and "tool.create_ecommerce_order" in raw
+    assert "MarkerRecorded" in raw or "markerRecorded" in raw
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
