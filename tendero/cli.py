@@ -169,6 +169,64 @@ def tenant_create(
     _with_database(settings, run)
 
 
+@tenant_app.command("assistant")
+def tenant_assistant(
+    slug: Annotated[str, typer.Argument(help="The shop's slug.")],
+    preset: Annotated[
+        str | None, typer.Option(help="ecommerce, restaurant, luxfree, healthcare, support.")
+    ] = None,
+    assistant_name: Annotated[str | None, typer.Option(help="The assistant's name.")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="Repeat for each language answered (en, es).")
+    ] = None,
+    locale: Annotated[str | None, typer.Option(help="Money locale, e.g. es_MX.")] = None,
+    model: Annotated[str | None, typer.Option(help="Overrides OPENAI_MODEL.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Overrides OPENAI_BASE_URL.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="Overrides OPENAI_API_KEY (stored encrypted).")
+    ] = None,
+    clear_model: Annotated[
+        bool, typer.Option("--clear-model", help="Use the global OPENAI_* settings again.")
+    ] = False,
+) -> None:
+    """Set a shop's assistant: preset, name, languages, money locale, model overrides."""
+    from tendero.catalog.tenants import TenantError, configure_assistant, get_tenant_by_slug
+
+    settings = get_settings()
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session, session.begin():
+            tenant = await get_tenant_by_slug(session, slug)
+            if tenant is None:
+                console.print(f"[red]no tenant {slug!r}[/red]")
+                raise typer.Exit(1)
+            try:
+                await configure_assistant(
+                    session,
+                    tenant,
+                    secret_key=settings.secret_key_bytes,
+                    preset=preset,
+                    assistant_name=assistant_name,
+                    languages=language,
+                    locale=locale,
+                    openai_model=model,
+                    openai_base_url=base_url,
+                    openai_api_key=api_key,
+                    clear_model=clear_model,
+                )
+            except TenantError as err:
+                console.print(f"[red]{err}[/red]")
+                raise typer.Exit(1) from err
+            console.print(
+                f"[bold]{tenant.slug}[/bold]: preset {tenant.preset}, languages "
+                f"{', '.join(tenant.languages)}, locale {tenant.locale}, model "
+                f"{tenant.openai_model or '(global)'}"
+                + (" at " + tenant.openai_base_url if tenant.openai_base_url else "")
+            )
+
+    _with_database(settings, run)
+
+
 @app.command()
 def chat(
     phone: Annotated[str, typer.Option(help="Your phone number, E.164.")] = "+15551234567",

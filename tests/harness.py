@@ -103,6 +103,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "whatsapp_graph_url": "https://graph.facebook.test",
         "tendero_secret_key": base64.urlsafe_b64encode(SECRET_KEY).decode(),
         "webhook_max_body_bytes": 64_000,
+        # No model unless a test points at its scripted one (never the environment's).
+        "openai_api_key": None,
+        "openai_base_url": None,
+        "openai_model": None,
     }
     values.update(overrides)
     return Settings(**values)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tendero.agent.presets import all_presets
 from tendero.catalog.loader import load_catalog, load_demo_document
 from tendero.crypto import encrypt_secret
 from tendero.db.models import Tenant
@@ -18,6 +19,7 @@ from tendero.settings import Settings
 __all__ = [
     "DEMO_SLUG",
     "TenantError",
+    "configure_assistant",
     "create_tenant",
     "get_tenant_by_slug",
     "seed_demo_shop",
@@ -27,7 +29,6 @@ DEMO_SLUG = "demo"
 LANGUAGES = frozenset({"en", "es"})
 _SLUG = re.compile(r"^[a-z0-9-]{2,64}$")
 _PAYMENT_METHOD = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-_PRESET = re.compile(r"^[a-z0-9_-]{1,32}$")
 # Meta's phone_number_id is a numeric string (WhatsApp Cloud API, webhook metadata).
 _PHONE_NUMBER_ID = re.compile(r"^[0-9]{1,32}$")
 
@@ -136,8 +137,8 @@ async def create_tenant(
         raise TenantError("phone_number_id must be digits", field="phone_number_id")
     if len(secret_key) != 32:
         raise TenantError("secret_key must be 32 bytes (AES-256)", field="secret_key")
-    if not _PRESET.fullmatch(preset):
-        raise TenantError("preset must match ^[a-z0-9_-]{1,32}$", field="preset")
+    if preset not in all_presets():
+        raise TenantError(f"preset must be one of {sorted(all_presets())}", field="preset")
     if pickup_address is not None and not 0 < len(pickup_address.strip()) <= 300:
         raise TenantError("pickup_address must have 1 to 300 characters", field="pickup_address")
     if checkout_confirm_ttl_s is not None and checkout_confirm_ttl_s <= 0:
@@ -229,4 +230,70 @@ async def seed_demo_shop(session: AsyncSession, *, settings: Settings) -> Tenant
             if tenant is None:
                 raise
     await load_catalog(session, tenant_id=tenant.id, document=document, keep_stock=not created)
+    return tenant
+
+
+async def configure_assistant(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    secret_key: bytes,
+    preset: str | None = None,
+    assistant_name: str | None = None,
+    languages: Sequence[str] | None = None,
+    locale: str | None = None,
+    openai_model: str | None = None,
+    openai_base_url: str | None = None,
+    openai_api_key: str | None = None,
+    clear_model: bool = False,
+) -> Tenant:
+    """Change a shop's assistant settings; arguments left ``None`` keep their value.
+
+    Args:
+        session: open session; the caller commits.
+        tenant: the shop.
+        secret_key: AES-256 key for the model API key (stored encrypted, never returned).
+        preset: business preset (``tendero.agent.presets``).
+        assistant_name: the assistant's name, instead of the preset's.
+        languages: languages the shop answers in (``en``, ``es``); its own language is added.
+        locale: babel locale for money, e.g. ``es_MX``.
+        openai_model: model name overriding ``OPENAI_MODEL``.
+        openai_base_url: OpenAI-compatible endpoint overriding ``OPENAI_BASE_URL``.
+        openai_api_key: key overriding ``OPENAI_API_KEY``.
+        clear_model: drop the shop's model overrides (back to the global settings).
+
+    Raises:
+        TenantError: an unknown preset, language or locale, or a base URL that is not http(s).
+    """
+    from babel import Locale, UnknownLocaleError
+
+    if preset is not None:
+        if preset not in all_presets():
+            raise TenantError(f"preset must be one of {sorted(all_presets())}", field="preset")
+        tenant.preset = preset
+    if assistant_name is not None:
+        tenant.assistant_name = assistant_name.strip()[:60] or None
+    if languages is not None:
+        unknown = set(languages) - LANGUAGES
+        if unknown:
+            raise TenantError(f"languages must be among {sorted(LANGUAGES)}", field="languages")
+        tenant.languages = sorted({*languages, tenant.language})
+    if locale is not None:
+        try:
+            Locale.parse(locale)
+        except (ValueError, UnknownLocaleError) as err:
+            raise TenantError(f"unknown locale {locale!r}", field="locale") from err
+        tenant.locale = locale
+    if clear_model:
+        tenant.openai_model = tenant.openai_base_url = tenant.openai_api_key_enc = None
+    if openai_model is not None:
+        tenant.openai_model = openai_model
+    if openai_base_url is not None:
+        if not openai_base_url.startswith(("http://", "https://")):
+            raise TenantError("openai_base_url must be an http(s) URL", field="openai_base_url")
+        tenant.openai_base_url = openai_base_url
+    if openai_api_key is not None:
+        tenant.openai_api_key_enc = encrypt_secret(
+            openai_api_key, secret_key, context=f"{tenant.slug}:openai".encode()
+        )
     return tenant

@@ -106,3 +106,57 @@ def test_import_errors_are_clear(env: dict[str, str], tmp_path: Path) -> None:
     assert wrong_format.exit_code != 0
     assert "only 'woocommerce-csv' is supported" in wrong_format.output
     assert count(env["DATABASE_URL"], text("select 1")) == 1
+
+
+def test_tenant_assistant_settings(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    slug = f"cli-{uuid.uuid4().hex[:8]}"
+    phone_number_id = str(uuid.uuid4().int)[:15]
+    create = ["tenant", "create", "--slug", slug, "--name", "Trattoria"]
+    create += ["--phone-number-id", phone_number_id, "--access-token", "t"]
+    assert runner.invoke(app, create).exit_code == 0
+    result = runner.invoke(
+        app,
+        [
+            "tenant",
+            "assistant",
+            slug,
+            "--preset",
+            "restaurant",
+            "--language",
+            "es",
+            "--locale",
+            "es_MX",
+            "--model",
+            "llama3.1",
+            "--base-url",
+            "http://127.0.0.1:11434/v1",
+            "--api-key",
+            "sk-local-secret",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "preset restaurant" in result.output and "sk-local-secret" not in result.output
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    Tenant.preset,
+                    Tenant.languages,
+                    Tenant.locale,
+                    Tenant.openai_model,
+                    Tenant.openai_base_url,
+                    Tenant.openai_api_key_enc,
+                ).where(Tenant.slug == slug)
+            ).one()
+    finally:
+        engine.dispose()
+    assert row[:5] == ("restaurant", ["en", "es"], "es_MX", "llama3.1", "http://127.0.0.1:11434/v1")
+    assert b"sk-local-secret" not in row[5]
+    bad = runner.invoke(app, ["tenant", "assistant", slug, "--preset", "casino"])
+    assert bad.exit_code == 1 and "preset must be one of" in bad.output
+    bad = runner.invoke(app, ["tenant", "assistant", slug, "--language", "fr"])
+    assert bad.exit_code == 1 and "languages must be among" in bad.output
+    missing = runner.invoke(app, ["tenant", "assistant", "no-such-shop", "--preset", "support"])
+    assert missing.exit_code == 1 and "no tenant" in missing.output
