@@ -14,7 +14,8 @@ from tests.agent.helpers import (
 )
 from tests.fakes.model_server import call, dynamic, say
 from tests.harness import body_text
-from tests.shop import make_shop, test_catalog
+from tests import shop as test_shop
+from tests.shop import make_shop
 
 
 async def cart_lines(sessionmaker, tenant_id) -> dict[str, int]:
@@ -26,7 +27,7 @@ async def cart_lines(sessionmaker, tenant_id) -> dict[str, int]:
             .join(Product, Product.id == ProductVariant.product_id)
             .where(Cart.tenant_id == tenant_id)
         )
-        return {str(name): int(quantity) for name, quantity in rows.tuples()}
+        return {str(name): int(quantity) for name, quantity in rows.all()}
 
 
 async def test_several_tool_calls_in_one_round(temporal_env, sessionmaker, database_url, model):
@@ -167,7 +168,7 @@ async def test_variant_required_lists_the_choices(temporal_env, sessionmaker, da
         say("Which colour and size?"),
     )
     async with agent_world(
-        temporal_env.client, sessionmaker, database_url, model, catalog=test_catalog()
+        temporal_env.client, sessionmaker, database_url, model, catalog=test_shop.test_catalog()
     ) as world:
         (reply,) = await world.customer().text("I want the hoodie")
         assert body_text(reply) == "Which colour and size?"

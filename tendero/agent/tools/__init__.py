@@ -40,7 +40,7 @@ class ToolSpec:
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self.args.model_json_schema(),
+                "parameters": _without_titles(self.args.model_json_schema()),
             },
         }
 
@@ -148,6 +148,26 @@ async def run_tool(ctx: ToolContext, name: str, raw_arguments: str) -> ToolResul
         return _failed(failure)
     await savepoint.commit()
     return result
+
+
+def _without_titles(schema: Any) -> Any:
+    """Drop pydantic's generated ``title`` keys: the model is billed for every schema token.
+
+    Property names stay (a property literally called ``title`` is kept as a property).
+    """
+    if isinstance(schema, list):
+        return [_without_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: (
+            {name: _without_titles(sub) for name, sub in value.items()}
+            if key in ("properties", "$defs")
+            else _without_titles(value)
+        )
+        for key, value in schema.items()
+        if key != "title"
+    }
 
 
 def _parse_arguments(raw: str) -> Any:
