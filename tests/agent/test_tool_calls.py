@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tendero.db.models import AgentToolCall, Cart, CartItem, Order, Product, ProductVariant
+from tests import shop as test_shop
 from tests.agent.helpers import (
     agent_world,
     count_rows,
@@ -14,7 +15,6 @@ from tests.agent.helpers import (
 )
 from tests.fakes.model_server import call, dynamic, say
 from tests.harness import body_text
-from tests import shop as test_shop
 from tests.shop import make_shop
 
 
