@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from figures import ms  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
@@ -58,17 +58,15 @@ from tendero.db.migrate import upgrade  # noqa: E402
 from tendero.db.models import AgentStep, Order  # noqa: E402
 from tendero.devstack import EmbeddedPostgres, find_executable  # noqa: E402
 from tests.agent.helpers import (  # noqa: E402
-    last_tool_result,
+    PASTA,
     model_overrides,
+    order_spaghetti,
     pasta_catalog,
-    product_id_named,
 )
 from tests.fakes.model_server import ScriptedModel, call, dynamic, say  # noqa: E402
 from tests.harness import Customer, FakeGraph, Stack, body_text, running_stack  # noqa: E402
 from tests.shop import make_shop  # noqa: E402
 from workflows.common import ALL_SEARCH_ATTRIBUTES  # noqa: E402
-
-PASTA = "I want 2 packs of spaghetti for delivery to 123 Main Street, cash"
 
 # When each Graph API call was made (perf_counter), parallel to FakeGraph.calls.
 SENT_AT: list[float] = []
@@ -145,21 +143,6 @@ async def overhead_phase(
     return figures
 
 
-def order_spaghetti(request: dict[str, Any]) -> Any:
-    spaghetti = product_id_named(last_tool_result(request), "Spaghetti")
-    return call(
-        (
-            "create_ecommerce_order",
-            {
-                "items": [{"product_id": spaghetti, "quantity": 2}],
-                "fulfilment": "delivery",
-                "address": "123 Main Street",
-                "payment_method": "cash",
-            },
-        )
-    )
-
-
 async def orders_phase(
     stack: Stack, model: ScriptedModel, sessions: Any, opts: argparse.Namespace
 ) -> dict[str, float]:
@@ -200,19 +183,6 @@ async def orders_phase(
         "prompt": prompt / orders,
         "completion": completion / orders,
     }
-
-
-def percentile(values: list[float], pct: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
-
-
-def ms(values: list[float], pct: int) -> str:
-    value = percentile(values, pct)
-    return "-" if value is None else f"{value * 1000:.1f}"
 
 
 def report(opts: argparse.Namespace, figures: dict[str, list[float]], tokens: dict) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from figures import ms
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -307,19 +307,6 @@ async def run_baseline_phase(opts: argparse.Namespace, client: Client) -> Phase:
 
 
 # -- Report -----------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], pct: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
-
-
-def ms(values: list[float], pct: int) -> str:
-    value = percentile(values, pct)
-    return "-" if value is None else f"{value * 1000:.1f}"
 
 
 def report(opts: argparse.Namespace, phases: list[Phase]) -> None:

@@ -16,12 +16,13 @@ from temporalio.client import Client
 
 from tendero.catalog.parsed import ParsedCatalog, ParsedCategory, ParsedProduct, ParsedVariant
 from tendero.db.models import AgentStep, Customer, Order, OrderEvent, OrderItem, Tenant
-from tests.fakes.model_server import ScriptedModel
+from tests.fakes.model_server import ScriptedModel, Step, call
 from tests.harness import Customer as ChatCustomer
 from tests.harness import Stack, running_stack
 from tests.shop import Shop, make_shop
 
 MODEL_NAME = "scripted-model"
+PASTA = "I want 2 packs of spaghetti for delivery to 123 Main Street, cash"
 
 
 def pasta_catalog() -> ParsedCatalog:
@@ -179,6 +180,22 @@ def tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 def last_tool_result(request: dict[str, Any]) -> dict[str, Any]:
     return tool_messages(request)[-1]
+
+
+def order_spaghetti(request: dict[str, Any]) -> Step:
+    """The pasta conversation's second round: order what the search found."""
+    spaghetti = product_id_named(last_tool_result(request), "Spaghetti")
+    return call(
+        (
+            "create_ecommerce_order",
+            {
+                "items": [{"product_id": spaghetti, "quantity": 2}],
+                "fulfilment": "delivery",
+                "address": "123 Main Street",
+                "payment_method": "cash",
+            },
+        )
+    )
 
 
 def product_id_named(result: dict[str, Any], prefix: str) -> str:

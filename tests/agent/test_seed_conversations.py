@@ -9,10 +9,11 @@ from sqlalchemy import select
 from tendero.db.models import Order, OrderItem, Ticket
 from tests.agent.helpers import (
     MODEL_NAME,
+    PASTA,
     agent_world,
     count_rows,
     last_tool_result,
-    product_id_named,
+    order_spaghetti,
     seed_order,
     usage_rows,
 )
@@ -20,24 +21,8 @@ from tests.fakes.model_server import call, dynamic, say
 from tests.harness import body_text
 from tests.replay.recording import record_history
 
-PASTA = "I want 2 packs of spaghetti for delivery to 123 Main Street, cash"
-
 
 async def test_pasta_order_with_delivery_and_cash(temporal_env, sessionmaker, database_url, model):
-    def order_spaghetti(request):
-        spaghetti = product_id_named(last_tool_result(request), "Spaghetti")
-        return call(
-            (
-                "create_ecommerce_order",
-                {
-                    "items": [{"product_id": spaghetti, "quantity": 2}],
-                    "fulfilment": "delivery",
-                    "address": "123 Main Street",
-                    "payment_method": "cash",
-                },
-            )
-        )
-
     model.play(
         call(("search_ecommerce_products", {"query": "spaghetti"})),
         dynamic(order_spaghetti),
