@@ -18,7 +18,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tendero.agent import context as agent_context
-from tendero.agent.model import ModelClients, ModelConfig, ModelReply, resolve_model_config
+from tendero.agent.model import (
+    ModelClients,
+    ModelConfig,
+    ModelReply,
+    ToolCall,
+    resolve_model_config,
+)
 from tendero.agent.presets import Preset, get_preset
 from tendero.agent.prompts import SUMMARY_PROMPT, SYSTEM_PROMPT, summary_prompt, system_prompt
 from tendero.agent.texts import t
@@ -81,6 +87,23 @@ def _model_failure(err: ModelError) -> ApplicationError:
     )
 
 
+def _normalised_calls(calls: tuple[ToolCall, ...], round_: int) -> list[ToolCall]:
+    """Tool calls with usable ids: unique in the round and at most 100 characters.
+
+    Some OpenAI-compatible servers send empty or repeated ids for parallel calls; the id
+    must match between the assistant message and each tool result of the next request.
+    """
+    seen: set[str] = set()
+    normalised = []
+    for position, call in enumerate(calls):
+        call_id = call.id
+        if not call_id or call_id in seen or len(call_id) > 100:
+            call_id = f"call_{round_}_{position}"
+        seen.add(call_id)
+        normalised.append(ToolCall(id=call_id, name=call.name[:64], arguments=call.arguments))
+    return normalised
+
+
 class AgentActivities:
     """The model round and owner-change activities.
 
@@ -140,35 +163,35 @@ class AgentActivities:
             window = await agent_context.recent_messages(
                 session, conversation, message, window=self._settings.agent_context_messages
             )
-            summary = conversation.summary
+            older: list[Message] = []
             if data.round == 0 and window:
-                summary = (
-                    await self._refresh_summary(
-                        session, config, preset, tenant, conversation, message, window[0]
-                    )
-                    or summary
+                older = await agent_context.unsummarised_messages(
+                    session, conversation, message, older_than=window[0].created_at
                 )
-            chat: list[dict[str, Any]] = [
-                {
-                    "role": "system",
-                    "content": system_prompt(
-                        preset,
-                        company_name=tenant.name,
-                        assistant_name=tenant.assistant_name,
-                        language=language,
-                        currency=tenant.currency,
-                        today=utcnow(),
-                        customer_name=customer.name,
-                    ),
-                }
-            ]
-            if summary:
-                chat.append(
-                    {"role": "system", "content": f"Summary of the earlier conversation: {summary}"}
-                )
-            chat += agent_context.history_messages(window)
-            chat.append({"role": "user", "content": agent_context.message_line(message)})
-            chat += await agent_context.turn_rounds(session, message, before_round=data.round)
+            prompt = system_prompt(
+                preset,
+                company_name=tenant.name,
+                assistant_name=tenant.assistant_name,
+                language=language,
+                currency=tenant.currency,
+                today=utcnow(),
+                customer_name=customer.name,
+            )
+            history = agent_context.history_messages(window)
+            history.append({"role": "user", "content": agent_context.message_line(message)})
+            history += await agent_context.turn_rounds(session, message, before_round=data.round)
+        # The session is closed: no connection is held while the model thinks.
+        summary = conversation.summary
+        if len(older) >= self._settings.agent_summary_batch:
+            summary = await self._refresh_summary(
+                config, preset, tenant, conversation, message, older
+            )
+        chat: list[dict[str, Any]] = [{"role": "system", "content": prompt}]
+        if summary:
+            chat.append(
+                {"role": "system", "content": f"Summary of the earlier conversation: {summary}"}
+            )
+        chat += history
         last_round = data.round >= self._settings.agent_max_tool_rounds
         try:
             reply = await self._clients.chat(
@@ -184,40 +207,38 @@ class AgentActivities:
                 data.round,
                 err,
             )
-            raise _model_failure(err) from err
+            raise _model_failure(err) from None
         return await self._store_round(data, config, preset, language, reply, last_round)
 
     async def _refresh_summary(
         self,
-        session: AsyncSession,
         config: ModelConfig,
         preset: Preset,
         tenant: Tenant,
         conversation: Conversation,
         message: Message,
-        oldest_in_window: Message,
+        older: list[Message],
     ) -> str | None:
-        """Fold messages older than the window into the running summary, when enough are.
+        """Fold messages older than the window into the running summary.
+
+        The summary is an optimisation: if the model cannot make it, the round goes on
+        with the previous summary (the next round 0 tries again).
 
         Returns:
-            The new summary, or ``None`` when it was not refreshed.
+            The summary to use (new, or the previous one).
         """
-        older = await agent_context.unsummarised_messages(
-            session, conversation, message, older_than=oldest_in_window.created_at
-        )
-        if len(older) < self._settings.agent_summary_batch:
-            return None
         previous = f"Summary so far: {conversation.summary}\n\n" if conversation.summary else ""
-        reply = await self._clients.chat(
-            config,
-            [
-                {"role": "system", "content": summary_prompt(preset, company_name=tenant.name)},
-                {
-                    "role": "user",
-                    "content": previous + agent_context.transcript_text(older),
-                },
-            ],
-        )
+        try:
+            reply = await self._clients.chat(
+                config,
+                [
+                    {"role": "system", "content": summary_prompt(preset, company_name=tenant.name)},
+                    {"role": "user", "content": previous + agent_context.transcript_text(older)},
+                ],
+            )
+        except ModelError as err:
+            logger.warning("summary for conversation %s not refreshed: %s", conversation.id, err)
+            return conversation.summary
         text = (reply.content or "").strip()[:4000]
         async with self._sessions() as write, write.begin():
             step = await agent_repo.insert_step(
@@ -228,7 +249,7 @@ class AgentActivities:
                 },
             )
             if step is None or not text:
-                return None
+                return conversation.summary
             stored = await write.get_one(Conversation, conversation.id)
             stored.summary = text
             stored.summary_through = older[-1].created_at
@@ -262,17 +283,14 @@ class AgentActivities:
     ) -> AgentStepResult:
         ref = data.conversation
         final = last_round or not reply.tool_calls
+        calls = [] if final else _normalised_calls(reply.tool_calls, data.round)
         async with self._sessions() as session, session.begin():
             message = await _inbound(session, ref, data.message_id)
             values = self._usage_values(message, config, reply, kind="turn", round_=data.round)
             values["prompt_version"] = SYSTEM_PROMPT
-            values["tool_calls"] = (
-                []
-                if final
-                else [
-                    {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
-                ]
-            )
+            values["tool_calls"] = [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls
+            ]
             step = await agent_repo.insert_step(session, values)
             if step is None:  # a concurrent attempt stored this round first
                 stored = await agent_repo.get_step(
@@ -296,13 +314,13 @@ class AgentActivities:
                 message.status = "processed"
                 return AgentStepResult(done=True, outbound_ids=outbound_ids)
             runnable: list[ToolCallRef] = []
-            for position, call in enumerate(reply.tool_calls):
+            for position, call in enumerate(calls):
                 row = AgentToolCall(
                     tenant_id=ref.tenant_id,
                     message_id=message.id,
                     round=data.round,
                     position=position,
-                    call_id=call.id[:100],
+                    call_id=call.id,
                     name=call.name[:64],
                     arguments=call.arguments,
                 )

@@ -85,9 +85,12 @@ class ConversationActivities:
                     resolve_model_config(tenant, self._settings, self._settings.secret_key_bytes)
                     is not None
                 )
-                route = route_message(ctx, owner=data.owner, model_configured=configured)
+                # Postgres has the owner an operator or a tool set last; the workflow's copy
+                # may lag behind by one turn.
+                owner = Owner(conversation.owner)
+                route = route_message(ctx, owner=owner, model_configured=configured)
                 if route is Route.SILENT:
-                    stage = "human" if data.owner is Owner.HUMAN else "handoff"
+                    stage = "human" if owner is Owner.HUMAN else "handoff"
                     result = TurnResult(stage=stage)
                 elif route is Route.ASSISTANT:
                     # A pending quantity prompt no longer applies once the talk moves on.
@@ -106,6 +109,8 @@ class ConversationActivities:
                 result = TurnResult(
                     outbound_ids=outbound_ids, commands=decision.commands, stage=decision.stage
                 )
+            if data.mode is not TurnMode.GUIDED:
+                result.owner = Owner(conversation.owner)
             message.turn_result = result.model_dump(mode="json")
             message.status = "received" if result.agent else "processed"
         return result

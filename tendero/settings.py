@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str | None = None
     openai_timeout_s: float = Field(default=30.0, gt=0)
-    openai_max_attempts: int = Field(default=3, ge=1)
     agent_max_tool_rounds: int = Field(default=5, ge=1, le=12)
     agent_context_messages: int = Field(default=20, ge=2)
     agent_summary_batch: int = Field(default=20, ge=2)

@@ -198,6 +198,8 @@ class ConversationWorkflow:
             return
         self._state.turns += 1
         self._state.stage = result.stage
+        if result.owner is not None:
+            self._state.owner = result.owner
         if result.agent:
             await self._assistant_turn(message, checkout)
             return
@@ -216,7 +218,6 @@ class ConversationWorkflow:
         if mode is not TurnMode.GUIDED:
             # Histories recorded before the assistant carry the part-1 input unchanged.
             turn.mode = mode
-            turn.owner = self._state.owner
         try:
             result: TurnResult = await workflow.execute_activity(
                 "run_turn",
@@ -268,21 +269,26 @@ class ConversationWorkflow:
                 await self._deliver(step.outbound_ids)
                 replied = True
                 break
-            for call in step.tool_calls:
-                outcome = await workflow.execute_activity(
-                    f"tool.{call.name}",
-                    ToolCallInput(
-                        conversation=self._state.conversation,
-                        message_id=message.message_id,
-                        round=round_,
-                        call_id=call.call_id,
-                        checkout=checkout,
-                    ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
-                    result_type=ToolOutcome,
-                )
-                commands.extend(outcome.commands)
+            try:
+                for call in step.tool_calls:
+                    outcome = await workflow.execute_activity(
+                        f"tool.{call.name}",
+                        ToolCallInput(
+                            conversation=self._state.conversation,
+                            message_id=message.message_id,
+                            round=round_,
+                            call_id=call.call_id,
+                            checkout=checkout,
+                        ),
+                        start_to_close_timeout=DB_TIMEOUT,
+                        retry_policy=DB_RETRY,
+                        result_type=ToolOutcome,
+                    )
+                    commands.extend(outcome.commands)
+            except ActivityError as err:
+                # Only non-retryable failures get here (a call that is not stored).
+                workflow.logger.error("tool call failed: %s", type(err.cause).__name__)
+                break
         if not replied:
             fallback = await self._run_turn(message, checkout, TurnMode.FALLBACK)
             if fallback is not None:

@@ -18,8 +18,10 @@ from sqlalchemy.sql import ColumnElement
 
 from tendero.db.models import AgentStep, AgentToolCall, Conversation, Message
 
-# Older messages are folded into the summary at most this many at a time.
-SUMMARY_MAX_MESSAGES = 200
+# Older messages are folded into the summary at most this many at a time, each cut to
+# SUMMARY_LINE_CHARS, so the summary request fits small local models' context too.
+SUMMARY_MAX_MESSAGES = 60
+SUMMARY_LINE_CHARS = 400
 
 
 def message_line(message: Message) -> str:
@@ -78,9 +80,11 @@ async def unsummarised_messages(
 
 def transcript_text(messages: list[Message]) -> str:
     """``Customer: ...`` / ``Assistant: ...`` lines for the summary request."""
-    return "\n".join(
-        f"{'Customer' if m.direction == 'in' else 'Assistant'}: {message_line(m)}" for m in messages
-    )
+    lines = []
+    for m in messages:
+        who = "Customer" if m.direction == "in" else "Assistant"
+        lines.append(f"{who}: {message_line(m)[:SUMMARY_LINE_CHARS]}")
+    return "\n".join(lines)
 
 
 async def turn_rounds(

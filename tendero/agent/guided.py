@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tendero.agent.presets import get_preset
 from tendero.agent.texts import t
 from tendero.catalog import search as catalog_search
 from tendero.catalog.views import ProductDetail, VariantDetail
@@ -389,12 +390,23 @@ class GuidedEngine:
         """
         lowered = _normalise(raw)
         return (
-            _is_confirm(raw)
-            or (lowered in CANCEL_WORDS and self._checkout_active())
-            or (self._pending_quantity() is not None and lowered.isdigit())
+            self.owns_checkout_text(raw)
             or not lowered
             or lowered in GREETINGS | CART_WORDS | HELP_WORDS | CHECKOUT_WORDS
             or _wants_human(lowered)
+        )
+
+    def owns_checkout_text(self, raw: str) -> bool:
+        """True for typed answers a running checkout or quantity prompt is waiting for.
+
+        These are answered even while a person owns the conversation, so a customer who
+        asked for help can still CONFIRM the summary in front of them.
+        """
+        lowered = _normalise(raw)
+        return (
+            _is_confirm(raw)
+            or (lowered in CANCEL_WORDS and self._checkout_active())
+            or (self._pending_quantity() is not None and lowered.isdigit())
             or self._at_step(CheckoutStep.ADDRESS)
         )
 
@@ -835,7 +847,7 @@ class GuidedEngine:
             tenant_id=self._tenant_id,
             customer_id=self.ctx.customer.id,
             number=number,
-            business_type=self.ctx.tenant.preset,
+            business_type=get_preset(self.ctx.tenant.preset).name,
         )
         if order is None:
             self._text("order_not_found", number=number)
@@ -882,7 +894,7 @@ class GuidedEngine:
             self.ctx.session,
             tenant_id=self._tenant_id,
             customer_id=self.ctx.customer.id,
-            business_type=self.ctx.tenant.preset,
+            business_type=get_preset(self.ctx.tenant.preset).name,
         )
         if not orders:
             self._text("no_orders")

@@ -65,7 +65,9 @@ def resolve_model_config(
     Returns:
         ``None`` when no model is configured: no model name, or neither a key nor a base
         URL (the default endpoint, api.openai.com, needs a key). A local server reached
-        through a base URL may need no key; the SDK still sends a placeholder.
+        through a base URL may need no key; the SDK still sends a placeholder. The global
+        ``OPENAI_API_KEY`` is only ever sent to the global endpoint: a shop that points at
+        its own server uses its own key or none.
     """
     model = tenant.openai_model or settings.openai_model
     base_url = tenant.openai_base_url or settings.openai_base_url
@@ -74,7 +76,7 @@ def resolve_model_config(
         key = decrypt_secret(
             tenant.openai_api_key_enc, secret_key, context=f"{tenant.slug}:openai".encode()
         )
-    elif settings.openai_api_key is not None:
+    elif settings.openai_api_key is not None and not tenant.openai_base_url:
         key = settings.openai_api_key.get_secret_value()
     if not model or (key is None and base_url is None):
         return None
@@ -147,12 +149,14 @@ class ModelClients:
                 messages=cast("list[ChatCompletionMessageParam]", list(messages)),
                 **extra,
             )
-        except openai.APITimeoutError as err:
-            raise ModelUnavailable("the model timed out") from err
-        except openai.APIConnectionError as err:
-            raise ModelUnavailable("the model server could not be reached") from err
+        # "from None": the SDK's exception text carries the provider's error body (it can
+        # echo the key's last characters or the request); it must not reach logs or history.
+        except openai.APITimeoutError:
+            raise ModelUnavailable("the model timed out") from None
+        except openai.APIConnectionError:
+            raise ModelUnavailable("the model server could not be reached") from None
         except openai.APIStatusError as err:
-            raise _status_error(err) from err
+            raise _status_error(err) from None
         latency_ms = int((time.perf_counter() - started) * 1000)
         if not completion.choices:
             raise ModelUnavailable("the model returned no choices")

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from tendero.agent.guided import GuidedEngine, TurnContext
 from tendero.agent.language import detect_language
+from tendero.agent.presets import get_preset
 from tendero.domain.conversation import Owner
 from tendero.domain.messages import InboundKind
 
@@ -25,15 +26,20 @@ class Route(StrEnum):
 
 
 def route_message(ctx: TurnContext, *, owner: Owner, model_configured: bool) -> Route:
-    """Decide who answers ``ctx.message`` (see module docstring)."""
+    """Decide who answers ``ctx.message`` (see module docstring).
+
+    While a person owns the conversation, typed checkout answers (CONFIRM, cancel, the
+    address, a quantity) still reach the guided engine; everything else typed is silent.
+    """
     message = ctx.message
-    is_text = InboundKind(message.kind) is InboundKind.TEXT and bool(message.text)
-    if owner in (Owner.WAITING_FOR_HUMAN, Owner.HUMAN) and is_text:
-        return Route.SILENT
-    if not is_text or not model_configured:
+    if InboundKind(message.kind) is not InboundKind.TEXT or not message.text:
         return Route.GUIDED
-    assert message.text is not None
-    return Route.GUIDED if GuidedEngine(ctx).owns_text(message.text) else Route.ASSISTANT
+    guided = GuidedEngine(ctx)
+    if owner in (Owner.WAITING_FOR_HUMAN, Owner.HUMAN):
+        return Route.GUIDED if guided.owns_checkout_text(message.text) else Route.SILENT
+    if not model_configured or guided.owns_text(message.text):
+        return Route.GUIDED
+    return Route.ASSISTANT
 
 
 def refresh_conversation(ctx: TurnContext) -> None:
@@ -44,14 +50,17 @@ def refresh_conversation(ctx: TurnContext) -> None:
     The customer's language is taken from confident detections among the shop's languages.
     """
     conversation, tenant = ctx.conversation, ctx.tenant
-    if conversation.business_type != tenant.preset:
+    business_type = get_preset(tenant.preset).name
+    if conversation.business_type != business_type:
         if conversation.business_type is not None:
             conversation.context_since = ctx.message.created_at
             conversation.summary = None
             conversation.summary_through = None
-        conversation.business_type = tenant.preset
+        conversation.business_type = business_type
     if ctx.message.text and InboundKind(ctx.message.kind) is InboundKind.TEXT:
         allowed = list(tenant.languages) or [tenant.language]
+        if conversation.language is not None and conversation.language not in allowed:
+            conversation.language = None  # the shop no longer answers in it
         detected = detect_language(ctx.message.text, allowed)
         if detected is not None:
             conversation.language = detected

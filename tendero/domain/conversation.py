@@ -117,7 +117,6 @@ class TurnInput(BaseModel):
     message_id: UUID
     checkout: CheckoutStatus | None = None
     mode: TurnMode = TurnMode.GUIDED
-    owner: Owner = Owner.BOT
 
 
 class TurnResult(BaseModel):
@@ -127,6 +126,8 @@ class TurnResult(BaseModel):
     commands: list[Command] = Field(default_factory=list)
     stage: str = "browsing"
     agent: bool = False
+    # Who owns the conversation after the turn (recorded in Postgres); None in guided mode.
+    owner: Owner | None = None
 
 
 class ConversationInput(BaseModel):

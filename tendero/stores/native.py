@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tendero.agent.presets import get_preset
 from tendero.catalog.views import ProductDetail
 from tendero.db.models import Cart, Order, OrderEvent, OrderItem, ProductVariant, Tenant
 from tendero.db.repos import catalog as catalog_repo
@@ -164,7 +165,7 @@ class NativeStore:
                 number=number,
                 idempotency_key=idempotency_key,
                 status="confirmed",
-                business_type=tenant.preset,
+                business_type=get_preset(tenant.preset).name,
                 fulfilment=summary.fulfilment.value,
                 address=summary.address.model_dump(mode="json") if summary.address else None,
                 payment_method=summary.payment_method,

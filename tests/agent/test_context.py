@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from tendero.db.models import AgentStep, Conversation, Tenant
 from tests.agent.helpers import agent_world, last_tool_result
-from tests.fakes.model_server import call, dynamic, say
+from tests.fakes.model_server import call, dynamic, fail, say
 from tests.harness import body_text
 
 
@@ -115,3 +115,28 @@ async def test_a_preset_change_starts_a_fresh_context(
         second = model.requests[1]["messages"]
         assert [m["role"] for m in second] == ["system", "user"]
         assert "a restaurant taking orders" in second[0]["content"]
+
+
+async def test_a_failing_summary_does_not_stop_the_answer(
+    temporal_env, sessionmaker, database_url, model
+):
+    def refuse_summaries(request):
+        if "tools" not in request:
+            return fail(400, "context length exceeded", type_="invalid_request_error")
+        return say(f"noted: {request['messages'][-1]['content']}")
+
+    model.play(*[dynamic(refuse_summaries) for _ in range(8)])
+    async with agent_world(
+        temporal_env.client,
+        sessionmaker,
+        database_url,
+        model,
+        agent_context_messages=2,
+        agent_summary_batch=2,
+    ) as world:
+        ana = world.customer()
+        for k in range(1, 4):
+            (reply,) = await ana.text(f"message number {k}")
+            assert body_text(reply) == f"noted: message number {k}"
+        kinds = ["summary" if "tools" not in r else "turn" for r in model.requests]
+        assert kinds == ["turn", "turn", "summary", "turn"]

@@ -105,6 +105,9 @@ async def test_agent_keyword_hands_off_without_the_model(
         assert body_text(reply).startswith("I've asked a person from our team to take over.")
         conversation = await conversation_of(sessionmaker, world.shop.tenant_id)
         assert conversation.owner == "waiting_for_human"
+        # Checkout answers still reach the guided engine while a person owns the chat.
+        (confirm,) = await ana.text("CONFIRM")
+        assert body_text(confirm).startswith("There is no order summary waiting for confirmation.")
         assert model.requests == []
         # An operator takes it: the customer is told a person is here.
         before = len(world.stack.graph.sent_to(ana.digits))

@@ -92,7 +92,7 @@ def _tenant(**values: object) -> Tenant:
         (
             {"openai_model": "gpt-4o-mini", "openai_api_key": "sk-1"},
             {"openai_model": "llama3.1", "openai_base_url": "http://vllm:8000/v1"},
-            ("llama3.1", "http://vllm:8000/v1", "sk-1"),
+            ("llama3.1", "http://vllm:8000/v1", "no-key"),  # the global key stays home
         ),
     ],
 )
@@ -105,6 +105,14 @@ def test_model_settings_resolution(settings, tenant, expected) -> None:
         assert config is not None
         assert (config.model, config.base_url, config.api_key) == expected
         assert config.api_key not in repr(config)
+
+
+def test_global_key_never_goes_to_a_shops_own_server() -> None:
+    tenant = _tenant(openai_model="llama3.1", openai_base_url="http://shop-llm:8000/v1")
+    settings = Settings(openai_api_key="sk-platform", openai_base_url=None, openai_model=None)
+    config = resolve_model_config(tenant, settings, b"k" * 32)
+    assert config is not None
+    assert (config.base_url, config.api_key) == ("http://shop-llm:8000/v1", "no-key")
 
 
 def test_tenant_key_overrides_the_global_key() -> None:

@@ -13,7 +13,7 @@ from tests.agent.helpers import (
     product_id_named,
     tool_messages,
 )
-from tests.fakes.model_server import call, dynamic, say
+from tests.fakes.model_server import Call, ToolCall, call, dynamic, say
 from tests.harness import body_text
 from tests.shop import make_shop
 
@@ -76,13 +76,18 @@ async def test_malformed_arguments_come_back_as_tool_errors(
             ("add_to_cart", {"product_id": "x", "quantity": 0}),  # out of range
             ("search_ecommerce_products", {"query": "pasta", "limit": 50, "colour": "red"}),
             ("add_to_cart", "[1, 2]"),  # JSON, but not an object
+            ("search_ecommerce_products", '{"query": "pasta\\u0000"}'),  # NUL: never a query
         ),
         say("Sorry, let me try that again: which pasta would you like?"),
     )
     async with agent_world(temporal_env.client, sessionmaker, database_url, model) as world:
         (reply,) = await world.customer().text("add pasta")
         assert body_text(reply).startswith("Sorry, let me try that again")
-        not_json, zero, extra, array = tool_messages(model.requests[1])
+        not_json, zero, extra, array, nul = tool_messages(model.requests[1])
+        assert nul == {
+            "error": "invalid_arguments",
+            "message": "The arguments contain a NUL character.",
+        }
         assert not_json["error"] == "invalid_arguments"
         assert "not valid JSON" in not_json["message"]
         assert zero["error"] == "invalid_arguments"
@@ -102,7 +107,7 @@ async def test_malformed_arguments_come_back_as_tool_errors(
                     )
                 )
             ).scalars()
-            assert list(statuses) == ["error"] * 4
+            assert list(statuses) == ["error"] * 5
 
 
 async def test_made_up_ids_and_unknown_tools(temporal_env, sessionmaker, database_url, model):
@@ -180,3 +185,22 @@ async def test_variant_required_lists_the_choices(temporal_env, sessionmaker, da
             ("Red, Large", True),
         ]
         assert await cart_lines(sessionmaker, world.shop.tenant_id) == {}
+
+
+async def test_missing_or_repeated_call_ids_are_made_unique(
+    temporal_env, sessionmaker, database_url, model
+):
+    # Some OpenAI-compatible servers send empty or repeated ids for parallel calls.
+    model.play(
+        Call((ToolCall("", "view_cart", "{}"), ToolCall("", "view_cart", "{}"))),
+        Call((ToolCall("dup", "view_cart", "{}"), ToolCall("dup", "view_cart", "{}"))),
+        say("Your cart is empty."),
+    )
+    async with agent_world(temporal_env.client, sessionmaker, database_url, model) as world:
+        (reply,) = await world.customer().text("check my cart twice please")
+        assert body_text(reply) == "Your cart is empty."
+        second, third = model.requests[1]["messages"], model.requests[2]["messages"]
+        assert [c["id"] for c in second[-3]["tool_calls"]] == ["call_0_0", "call_0_1"]
+        assert [m["tool_call_id"] for m in second[-2:]] == ["call_0_0", "call_0_1"]
+        assert [c["id"] for c in third[-3]["tool_calls"]] == ["dup", "call_1_1"]
+        assert [m["tool_call_id"] for m in third[-2:]] == ["dup", "call_1_1"]

@@ -10,16 +10,20 @@ the model can read and recover from, rolling back anything the tool had written.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from tendero.agent.tools import catalog, orders, support
 from tendero.agent.tools.base import ToolContext, ToolFailure, ToolResult
 
 __all__ = ["TOOLS", "ToolContext", "ToolFailure", "ToolResult", "run_tool", "tool_definitions"]
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[ToolContext, Any], Awaitable[ToolResult]]
 
@@ -146,6 +150,13 @@ async def run_tool(ctx: ToolContext, name: str, raw_arguments: str) -> ToolResul
     except ToolFailure as failure:
         await savepoint.rollback()
         return _failed(failure)
+    except SQLAlchemyError:
+        raise  # the database is down or busy: the activity retries the whole call
+    except Exception:
+        # A bug must cost one tool call, not the conversation: the model is told and moves on.
+        await savepoint.rollback()
+        logger.exception("tool %s failed", name)
+        return _failed(ToolFailure("internal_error", "The tool failed; try something else."))
     await savepoint.commit()
     return result
 
@@ -173,6 +184,9 @@ def _without_titles(schema: Any) -> Any:
 def _parse_arguments(raw: str) -> Any:
     if not raw.strip():
         return {}
+    if "\x00" in raw or "\\u0000" in raw:
+        # PostgreSQL text and JSONB cannot hold NUL: refuse it before any query sees it.
+        raise ToolFailure("invalid_arguments", "The arguments contain a NUL character.")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as err:

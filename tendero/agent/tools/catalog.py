@@ -84,7 +84,7 @@ async def search_ecommerce_products(ctx: ToolContext, args: SearchProductsArgs) 
         product = await catalog_repo.get_product(
             ctx.session, tenant_id=ctx.tenant.id, product_id=hit.product_id
         )
-        if product is not None and product.published:
+        if product is not None and product.published and product.variants:
             products.append(_product_json(ctx, product))
     return ToolResult(content={"query": args.query, "count": len(products), "products": products})
 
@@ -195,7 +195,7 @@ async def _resolve_variant(
     product = await catalog_repo.get_product(
         ctx.session, tenant_id=ctx.tenant.id, product_id=product_id
     )
-    if product is None or not product.published:
+    if product is None or not product.published or not product.variants:
         raise unknown
     if raw_variant_id is None:
         if len(product.variants) != 1:

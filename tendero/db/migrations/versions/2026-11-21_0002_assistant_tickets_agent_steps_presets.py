@@ -196,6 +196,11 @@ def upgrade() -> None:
             "business_type", sa.String(length=32), server_default="ecommerce", nullable=False
         ),
     )
+    # Orders placed before business types existed belong to their shop's preset.
+    op.execute(
+        "UPDATE orders SET business_type = tenants.preset FROM tenants "
+        "WHERE orders.tenant_id = tenants.id"
+    )
     op.add_column(
         "tenants",
         sa.Column(
