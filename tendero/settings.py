@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str | None = None
-    openai_timeout_s: float = Field(default=30.0, gt=0)
+    # At most 80 s: a model round (summary + answer) must fit the activity's 3 minutes.
+    openai_timeout_s: float = Field(default=30.0, gt=0, le=80)
     agent_max_tool_rounds: int = Field(default=5, ge=1, le=12)
     agent_context_messages: int = Field(default=20, ge=2)
     agent_summary_batch: int = Field(default=20, ge=2)
