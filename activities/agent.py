@@ -12,7 +12,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -32,7 +31,7 @@ from tendero.agent.tools import TOOLS, ToolContext, run_tool, tool_definitions
 from tendero.db.base import utcnow
 from tendero.db.models import AgentStep, AgentToolCall, Conversation, Customer, Message, Tenant
 from tendero.db.repos import agent as agent_repo
-from tendero.db.repos.conversations import add_outbound_replies
+from tendero.db.repos.conversations import add_outbound_replies, get_inbound_message
 from tendero.domain.agent import (
     AgentStepInput,
     AgentStepResult,
@@ -56,16 +55,12 @@ MAX_CALLS_PER_ROUND = 8
 
 
 async def _inbound(session: AsyncSession, ref: ConversationRef, message_id: Any) -> Message:
-    message = (
-        await session.execute(
-            select(Message).where(
-                Message.id == message_id,
-                Message.conversation_id == ref.conversation_id,
-                Message.tenant_id == ref.tenant_id,
-                Message.direction == "in",
-            )
-        )
-    ).scalar_one_or_none()
+    message = await get_inbound_message(
+        session,
+        tenant_id=ref.tenant_id,
+        conversation_id=ref.conversation_id,
+        message_id=message_id,
+    )
     if message is None:
         raise ApplicationError("message not found", type="NotFound", non_retryable=True)
     return message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -10,8 +9,8 @@ from temporalio.exceptions import ApplicationError
 from tendero.agent.guided import TurnContext, run_guided_turn
 from tendero.agent.model import resolve_model_config
 from tendero.agent.router import Route, refresh_conversation, route_message
-from tendero.db.models import Conversation, Customer, Message, Tenant
-from tendero.db.repos.conversations import add_outbound_replies
+from tendero.db.models import Conversation, Customer, Tenant
+from tendero.db.repos.conversations import add_outbound_replies, get_inbound_message
 from tendero.domain.conversation import Owner, TurnInput, TurnMode, TurnResult
 from tendero.settings import Settings
 
@@ -47,18 +46,13 @@ class ConversationActivities:
         """
         ref = data.conversation
         async with self._sessions() as session, session.begin():
-            message = (
-                await session.execute(
-                    select(Message)
-                    .where(
-                        Message.id == data.message_id,
-                        Message.conversation_id == ref.conversation_id,
-                        Message.tenant_id == ref.tenant_id,
-                        Message.direction == "in",
-                    )
-                    .with_for_update()
-                )
-            ).scalar_one_or_none()
+            message = await get_inbound_message(
+                session,
+                tenant_id=ref.tenant_id,
+                conversation_id=ref.conversation_id,
+                message_id=data.message_id,
+                lock=True,
+            )
             if message is None:
                 raise ApplicationError("message not found", type="NotFound", non_retryable=True)
             if message.turn_result is not None:

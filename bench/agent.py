@@ -46,7 +46,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
 from figures import ms  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
@@ -64,22 +63,9 @@ from tests.agent.helpers import (  # noqa: E402
     pasta_catalog,
 )
 from tests.fakes.model_server import ScriptedModel, call, dynamic, say  # noqa: E402
-from tests.harness import Customer, FakeGraph, Stack, body_text, running_stack  # noqa: E402
+from tests.harness import Customer, Stack, body_text, running_stack  # noqa: E402
 from tests.shop import make_shop  # noqa: E402
 from workflows.common import ALL_SEARCH_ATTRIBUTES  # noqa: E402
-
-# When each Graph API call was made (perf_counter), parallel to FakeGraph.calls.
-SENT_AT: list[float] = []
-_graph_handler = FakeGraph.handler
-
-
-def _timed_handler(self: FakeGraph, request: httpx.Request) -> httpx.Response:
-    response = _graph_handler(self, request)
-    SENT_AT.append(time.perf_counter())
-    return response
-
-
-FakeGraph.handler = _timed_handler  # type: ignore[method-assign]
 
 
 class ReplyTimeout(RuntimeError):
@@ -109,7 +95,7 @@ async def turn(
     if response.status_code != 200:
         raise RuntimeError(f"webhook answered {response.status_code}: {response.text}")
     sent = await wait_sends(stack, customer.digits, before, expect, timeout_s)
-    return SENT_AT[sent[0]] - started, [stack.graph.calls[i].body for i in sent]
+    return stack.graph.calls[sent[0]].sent_at - started, [stack.graph.calls[i].body for i in sent]
 
 
 def new_customer(stack: Stack, phone_number_id: str) -> Customer:

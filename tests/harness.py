@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ class GraphCall:
     token: str
     body: dict[str, Any]
     wamid: str | None
+    # When the worker's send reached the fake (perf_counter), for latency benchmarks.
+    sent_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

@@ -249,3 +249,31 @@ async def apply_status(
         )
     )
     return bool(cast(CursorResult[Any], result).rowcount)
+
+
+async def get_inbound_message(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    lock: bool = False,
+) -> Message | None:
+    """An inbound message of this conversation and tenant (``None`` for anything else).
+
+    Args:
+        session: open session.
+        tenant_id: the shop.
+        conversation_id: the conversation it must belong to.
+        message_id: the message.
+        lock: ``SELECT ... FOR UPDATE`` (the turn activity serialises on it).
+    """
+    query = select(Message).where(
+        Message.id == message_id,
+        Message.conversation_id == conversation_id,
+        Message.tenant_id == tenant_id,
+        Message.direction == "in",
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
