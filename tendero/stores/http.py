@@ -47,7 +47,7 @@ class RetryPolicy:
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential backoff for the 0-based ``attempt`` that just failed."""
-        return min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        return min(self.max_delay_s, self.base_delay_s * float(2**attempt))
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

@@ -156,7 +156,7 @@ class StoreOrder(_Record):
 
 
 StoreRecord = StoreCategory | StoreProduct | StoreCustomer | StoreOrder
-RecordT = TypeVar("RecordT", StoreCategory, StoreProduct, StoreCustomer, StoreOrder)
+RecordT = TypeVar("RecordT", bound=StoreRecord)
 
 
 class Page(BaseModel, Generic[RecordT]):
