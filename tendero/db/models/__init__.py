@@ -5,6 +5,14 @@ from tendero.db.models.cart import Cart, CartItem
 from tendero.db.models.catalog import Category, Product, ProductCategory, ProductVariant
 from tendero.db.models.conversation import Conversation, InboundEvent, Message
 from tendero.db.models.customer import Customer
+from tendero.db.models.integration import (
+    ApiKey,
+    Integration,
+    OAuthState,
+    StoreEvent,
+    SyncCursor,
+    SyncRun,
+)
 from tendero.db.models.order import Order, OrderEvent, OrderItem, OrderNumberCounter
 from tendero.db.models.tenant import Tenant
 from tendero.db.models.ticket import Ticket, TicketNumberCounter
@@ -12,13 +20,16 @@ from tendero.db.models.ticket import Ticket, TicketNumberCounter
 __all__ = [
     "AgentStep",
     "AgentToolCall",
+    "ApiKey",
     "Cart",
     "CartItem",
     "Category",
     "Conversation",
     "Customer",
     "InboundEvent",
+    "Integration",
     "Message",
+    "OAuthState",
     "Order",
     "OrderEvent",
     "OrderItem",
@@ -26,6 +37,9 @@ __all__ = [
     "Product",
     "ProductCategory",
     "ProductVariant",
+    "StoreEvent",
+    "SyncCursor",
+    "SyncRun",
     "Tenant",
     "Ticket",
     "TicketNumberCounter",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +28,10 @@ class Category(UUIDPk, Timestamped, Base):
     """A category; ``path`` is the full breadcrumb (``Clothing > Hoodies``), unique per tenant."""
 
     __tablename__ = "categories"
-    __table_args__ = (UniqueConstraint("tenant_id", "path"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "path"),
+        UniqueConstraint("tenant_id", "external_id"),
+    )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -35,6 +39,7 @@ class Category(UUIDPk, Timestamped, Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     path: Mapped[str] = mapped_column(String(600))
+    external_id: Mapped[str | None] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
@@ -61,6 +66,7 @@ class Product(UUIDPk, Timestamped, Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     published: Mapped[bool] = mapped_column(Boolean, server_default="true")
     position: Mapped[int] = mapped_column(Integer, server_default="0")
+    external_updated_at: Mapped[datetime | None]
     search_vector: Mapped[Any] = mapped_column(
         TSVECTOR,
         Computed(

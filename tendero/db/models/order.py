@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,16 +23,22 @@ class Order(UUIDPk, Timestamped, Base):
     ``ready_for_pickup`` -> ``delivered``; or ``cancelled``. ``business_type`` is the
     tenant's preset when the order was placed: orders of one business type are never shown
     under another.
+
+    ``source`` is ``chat`` (placed through a CheckoutWorkflow) or ``store`` (copied from the
+    connected store). A store order has the store's ``external_id``, its display number as
+    ``number``, the store's own status text in ``store_status`` and its last change in
+    ``external_updated_at``; ``customer_id`` is ``None`` for a store order with no customer.
     """
 
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         UniqueConstraint("tenant_id", "idempotency_key"),
+        UniqueConstraint("tenant_id", "external_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    customer_id: Mapped[uuid.UUID] = mapped_column(
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("customers.id", ondelete="RESTRICT"), index=True
     )
     cart_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
@@ -48,6 +55,10 @@ class Order(UUIDPk, Timestamped, Base):
     tax: Mapped[MoneyAmount]
     total: Mapped[MoneyAmount]
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 5))
+    source: Mapped[str] = mapped_column(String(8), server_default="chat")
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    store_status: Mapped[str | None] = mapped_column(String(32))
+    external_updated_at: Mapped[datetime | None]
 
 
 class OrderItem(UUIDPk, Base):
