@@ -44,7 +44,7 @@ def build_activities(
     models = model_clients or ModelClients(timeout_s=settings.openai_timeout_s)
     conversation = ConversationActivities(sessions, settings)
     agent = AgentActivities(sessions, settings, models)
-    messaging = MessagingActivities(sessions, graph, settings.secret_key_bytes)
+    messaging = MessagingActivities(sessions, graph, settings.keyring)
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
     return [
         conversation.run_turn,

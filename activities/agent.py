@@ -148,7 +148,7 @@ class AgentActivities:
             tenant = await session.get_one(Tenant, ref.tenant_id)
             conversation = await session.get_one(Conversation, ref.conversation_id)
             customer = await session.get_one(Customer, ref.customer_id)
-            config = resolve_model_config(tenant, self._settings, self._settings.secret_key_bytes)
+            config = resolve_model_config(tenant, self._settings, self._settings.keyring)
             if config is None:
                 raise ApplicationError(
                     "no model configured", type="ModelNotConfigured", non_retryable=True

@@ -76,8 +76,7 @@ class ConversationActivities:
             if data.mode is TurnMode.ROUTE:
                 refresh_conversation(ctx)
                 configured = (
-                    resolve_model_config(tenant, self._settings, self._settings.secret_key_bytes)
-                    is not None
+                    resolve_model_config(tenant, self._settings, self._settings.keyring) is not None
                 )
                 # Postgres has the owner an operator or a tool set last; the workflow's copy
                 # may lag behind by one turn.

@@ -19,7 +19,7 @@ from tendero.channels.whatsapp.graph import (
     InvalidTokenError,
     WindowClosedError,
 )
-from tendero.crypto import decrypt_secret
+from tendero.crypto import Keyring, decrypt_secret
 from tendero.db.base import utcnow
 from tendero.db.models import Conversation, Customer, Message, Tenant
 from tendero.domain.activities import DeliverInput, DeliverResult
@@ -38,11 +38,11 @@ class MessagingActivities:
     Args:
         sessions: database session factory.
         graph: the Graph API client (its base URL is ``WHATSAPP_GRAPH_URL``).
-        secret_key: the 32-byte key that decrypts tenants' access tokens.
+        secret_key: the keyring that decrypts tenants' access tokens.
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], graph: GraphClient, secret_key: bytes
+        self, sessions: async_sessionmaker[AsyncSession], graph: GraphClient, secret_key: Keyring
     ) -> None:
         """Inject clients."""
         self._sessions = sessions

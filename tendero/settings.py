@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tendero.crypto import Keyring
+
 # A fixed key is fine for a local demo and unit tests; production refuses it (see validator).
 _DEV_KEY_B64 = base64.urlsafe_b64encode(b"0" * 32).decode()
 
@@ -32,6 +34,8 @@ class Settings(BaseSettings):
     tendero_env: Literal["dev", "test", "production"] = "dev"
     tendero_data_dir: Path = Path(".tendero")
     tendero_secret_key: SecretStr = SecretStr(_DEV_KEY_B64)
+    # Comma-separated older keys, still accepted for reading until `tendero secrets rotate`.
+    tendero_previous_secret_keys: SecretStr | None = None
     tendero_sink_enabled: bool = False
     tendero_public_url: str = "http://127.0.0.1:8000"
     tendero_admin_token: SecretStr = SecretStr("dev-admin-token")
@@ -96,10 +100,30 @@ class Settings(BaseSettings):
     @property
     def secret_key_bytes(self) -> bytes:
         """The 32-byte AES-256 key decoded from ``TENDERO_SECRET_KEY`` (url-safe base64)."""
-        key = base64.urlsafe_b64decode(self.tendero_secret_key.get_secret_value())
-        if len(key) != 32:
-            raise ValueError("TENDERO_SECRET_KEY must be 32 bytes, url-safe base64 encoded")
-        return key
+        return _decode_key(self.tendero_secret_key.get_secret_value(), "TENDERO_SECRET_KEY")
+
+    @property
+    def keyring(self) -> Keyring:
+        """The current key plus ``TENDERO_PREVIOUS_SECRET_KEYS``, for secrets at rest."""
+        previous = (
+            self.tendero_previous_secret_keys.get_secret_value().split(",")
+            if self.tendero_previous_secret_keys
+            else []
+        )
+        return Keyring(
+            self.secret_key_bytes,
+            [_decode_key(k.strip(), "TENDERO_PREVIOUS_SECRET_KEYS") for k in previous if k.strip()],
+        )
+
+
+def _decode_key(value: str, name: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(value)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{name} must be 32 bytes, url-safe base64 encoded")
+    return key
 
 
 @lru_cache

@@ -18,7 +18,7 @@ import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tendero.crypto import decrypt_secret
+from tendero.crypto import Keyring, decrypt_secret
 from tendero.db.models import Tenant
 from tendero.errors import ModelError, ModelRejected, ModelUnavailable
 from tendero.settings import Settings
@@ -58,7 +58,7 @@ class ModelReply:
 
 
 def resolve_model_config(
-    tenant: Tenant, settings: Settings, secret_key: bytes
+    tenant: Tenant, settings: Settings, secret_key: bytes | Keyring
 ) -> ModelConfig | None:
     """The tenant's model settings over the global ``OPENAI_*`` ones.
 

@@ -9,22 +9,16 @@ categories by ``(tenant_id, path)``; every statement is a batched
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
 
 from sqlalchemy import (
-    String,
-    Uuid,
     all_,
     any_,
     delete,
     func,
-    literal,
-    literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tendero.catalog.parsed import (
@@ -36,10 +30,7 @@ from tendero.catalog.parsed import (
 )
 from tendero.catalog.search import invalidate_vocabulary
 from tendero.db.models import Category, Product, ProductCategory, ProductVariant
-
-# Postgres accepts at most 65535 bind parameters per statement; ~12 columns per row.
-_CHUNK = 1000
-_T = TypeVar("_T")
+from tendero.db.sql import chunks, inserted_flag, text_array, uuid_array
 
 
 async def write_catalog(
@@ -97,7 +88,7 @@ async def write_catalog(
             update(Product)
             .where(
                 Product.tenant_id == tenant_id,
-                Product.external_id == any_(_text_array(catalog.withdrawn)),
+                Product.external_id == any_(text_array(catalog.withdrawn)),
                 Product.published.is_(True),
             )
             .values(published=False)
@@ -131,7 +122,7 @@ async def _upsert_categories(
     depths = sorted({c.depth for c in categories})
     for depth in depths:
         level = [c for c in categories if c.depth == depth]
-        for chunk in _chunks(level):
+        for chunk in chunks(level):
             stmt = insert(Category).values(
                 [
                     {
@@ -147,7 +138,7 @@ async def _upsert_categories(
             upsert = stmt.on_conflict_do_update(
                 index_elements=["tenant_id", "path"],
                 set_={"name": stmt.excluded.name, "parent_id": stmt.excluded.parent_id},
-            ).returning(Category.id, Category.path, _inserted())
+            ).returning(Category.id, Category.path, inserted_flag())
             for row in (await session.execute(upsert)).all():
                 ids[row.path] = row.id
                 report.categories += 1
@@ -159,7 +150,7 @@ async def _upsert_products(
     session: AsyncSession, tenant_id: uuid.UUID, catalog: ParsedCatalog, report: ImportReport
 ) -> dict[str, uuid.UUID]:
     ids: dict[str, uuid.UUID] = {}
-    for chunk in _chunks(catalog.products):
+    for chunk in chunks(catalog.products):
         stmt = insert(Product).values(
             [
                 {
@@ -191,7 +182,7 @@ async def _upsert_products(
         upsert = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "external_id"],
             set_={name: stmt.excluded[name] for name in columns},
-        ).returning(Product.id, Product.external_id, _inserted())
+        ).returning(Product.id, Product.external_id, inserted_flag())
         for row in (await session.execute(upsert)).all():
             ids[row.external_id] = row.id
             if row.inserted:
@@ -211,7 +202,7 @@ async def _replace_links(
         return
     await session.execute(
         delete(ProductCategory).where(
-            ProductCategory.product_id == any_(_uuid_array(product_ids.values()))
+            ProductCategory.product_id == any_(uuid_array(product_ids.values()))
         )
     )
     links = [
@@ -219,7 +210,7 @@ async def _replace_links(
         for p in catalog.products
         for path in dict.fromkeys(p.category_paths)
     ]
-    for chunk in _chunks(links):
+    for chunk in chunks(links):
         await session.execute(insert(ProductCategory).values(chunk).on_conflict_do_nothing())
 
 
@@ -251,12 +242,12 @@ async def _upsert_variants(
     columns = ["product_id", "sku", "attributes", "price", "regular_price", "position"]
     if not keep_stock:
         columns += ["stock_quantity", "in_stock"]
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         stmt = insert(ProductVariant).values(chunk)
         upsert = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "external_id"],
             set_={name: stmt.excluded[name] for name in columns},
-        ).returning(_inserted())
+        ).returning(inserted_flag())
         for row in (await session.execute(upsert)).all():
             if row.inserted:
                 report.variants_created += 1
@@ -278,29 +269,10 @@ async def _remove_stale_variants(
         delete(ProductVariant)
         .where(
             ProductVariant.tenant_id == tenant_id,
-            ProductVariant.product_id == any_(_uuid_array(product_ids.values())),
+            ProductVariant.product_id == any_(uuid_array(product_ids.values())),
             ProductVariant.external_id.is_not(None),
-            ProductVariant.external_id != all_(_text_array(keep)),
+            ProductVariant.external_id != all_(text_array(keep)),
         )
         .returning(ProductVariant.id)
     )
     report.variants_removed = len(removed.all())
-
-
-def _inserted() -> Any:
-    # On INSERT ... ON CONFLICT, a freshly inserted row has xmax = 0 while an updated one
-    # carries the updating transaction's id: the usual way to tell them apart in RETURNING.
-    return literal_column("(xmax = 0)").label("inserted")
-
-
-def _uuid_array(values: Any) -> Any:
-    return literal(list(values), ARRAY(Uuid()))
-
-
-def _text_array(values: Sequence[str]) -> Any:
-    return literal(list(values), ARRAY(String()))
-
-
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]

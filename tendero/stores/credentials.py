@@ -37,12 +37,16 @@ class ShopifyCredentials(_Credentials):
 
 
 class WooCommerceCredentials(_Credentials):
-    """REST API keys (``ck_``/``cs_``) and the secret we chose for the store's webhooks."""
+    """REST API keys (``ck_``/``cs_``) and the secret we chose for the store's webhooks.
+
+    ``previous_webhook_secret`` is still accepted on deliveries during a secret rotation.
+    """
 
     kind: Literal["woocommerce"] = "woocommerce"
     consumer_key: SecretStr
     consumer_secret: SecretStr
     webhook_secret: SecretStr
+    previous_webhook_secret: SecretStr | None = None
 
 
 class CustomCredentials(_Credentials):
