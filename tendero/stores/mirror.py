@@ -486,10 +486,12 @@ async def _write_people(session: AsyncSession, tenant_id: uuid.UUID, people: lis
             owner = phone_owner.setdefault(person.phone, match)
             if owner != match:
                 person.phone = None
+        # Later records of the page see this row as claimed by this store customer.
+        claimed = person.external_id or (chosen[match].external_id if match in chosen else None)
         if person.email:
-            by_email.setdefault(person.email, (match, person.external_id))
+            by_email[person.email] = (match, claimed)
         if person.phone:
-            by_phone.setdefault(person.phone, (match, person.external_id))
+            by_phone[person.phone] = (match, claimed)
         chosen[match] = _merge(chosen.get(match), person)
     stmt = insert(Customer).values(
         [
