@@ -16,3 +16,18 @@ def conversation_workflow_id(tenant_id: UUID, channel: str, customer_id: UUID) -
 def checkout_workflow_id(tenant_id: UUID, cart_id: UUID, cart_version: int) -> str:
     """``checkout:{tenant}:{cart}:{cart_version}``; also the order's idempotency key."""
     return f"checkout:{tenant_id}:{cart_id}:{cart_version}"
+
+
+def sync_workflow_id(integration_id: UUID, resource: str) -> str:
+    """``sync:{integration}:{resource}`` (``resource`` may be ``all``)."""
+    return f"sync:{integration_id}:{resource}"
+
+
+def sync_schedule_id(integration_id: UUID) -> str:
+    """``sync-schedule:{integration}``: the Temporal Schedule of incremental syncs."""
+    return f"sync-schedule:{integration_id}"
+
+
+def store_event_workflow_id(integration_id: UUID, event_id: UUID) -> str:
+    """``store-event:{integration}:{event}``: applies one recorded store webhook."""
+    return f"store-event:{integration_id}:{event_id}"

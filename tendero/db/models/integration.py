@@ -79,6 +79,10 @@ class SyncCursor(Base):
 class SyncRun(UUIDPk, Timestamped, Base):
     """One sync of one resource: its counts, cursor and errors, updated after every page.
 
+    ``steps`` counts committed fetches (pages, and polls of a Shopify bulk operation that
+    is still running); the page's rows, the cursor and ``steps`` commit together, so a
+    retried activity that finds more steps here than it was given resumes from ``cursor``.
+
     ``status``: ``running``, ``completed``, ``failed``. ``errors`` keeps the first 50 record
     errors (``{"external_id", "code", "message"}``; never a customer's data). ``cursor`` is
     the last page's ``next_cursor`` as heartbeated, for operators; ``total`` is the store's
@@ -102,6 +106,7 @@ class SyncRun(UUIDPk, Timestamped, Base):
     workflow_id: Mapped[str] = mapped_column(String(300))
     workflow_run_id: Mapped[str] = mapped_column(String(64))
     updated_since: Mapped[datetime | None]
+    steps: Mapped[int] = mapped_column(Integer, server_default="0")
     pages: Mapped[int] = mapped_column(Integer, server_default="0")
     synced: Mapped[int] = mapped_column(Integer, server_default="0")
     skipped: Mapped[int] = mapped_column(Integer, server_default="0")
