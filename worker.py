@@ -20,15 +20,18 @@ from activities.agent import AgentActivities, AgentToolActivities
 from activities.checkout import CheckoutActivities
 from activities.conversation import ConversationActivities
 from activities.messaging import MessagingActivities
+from activities.sync import SyncActivities
 from tendero.agent.model import ModelClients
 from tendero.channels.whatsapp.graph import GraphClient
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings, get_settings
+from tendero.stores.factory import StoreClients
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
+from workflows.store_sync import StoreSyncWorkflow
 
-WORKFLOWS: Sequence[type] = (ConversationWorkflow, CheckoutWorkflow)
+WORKFLOWS: Sequence[type] = (ConversationWorkflow, CheckoutWorkflow, StoreSyncWorkflow)
 
 
 def build_activities(
@@ -38,14 +41,17 @@ def build_activities(
     graph_http: httpx.AsyncClient,
     settings: Settings,
     model_clients: ModelClients | None = None,
+    store_http: httpx.AsyncClient | None = None,
 ) -> list[Any]:
-    """Every activity, bound to its injected clients."""
+    """Every activity, bound to its injected clients (``store_http`` defaults to ``graph_http``)."""
     graph = GraphClient(graph_http, settings.whatsapp_graph_url, settings.whatsapp_api_version)
     models = model_clients or ModelClients(timeout_s=settings.openai_timeout_s)
     conversation = ConversationActivities(sessions, settings)
     agent = AgentActivities(sessions, settings, models)
     messaging = MessagingActivities(sessions, graph, settings.keyring)
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
+    stores = StoreClients(sessions, store_http or graph_http, settings)
+    sync = SyncActivities(sessions, stores, settings)
     return [
         conversation.run_turn,
         messaging.deliver_messages,
@@ -56,6 +62,10 @@ def build_activities(
         agent.model_step,
         agent.set_owner,
         *AgentToolActivities(sessions).all(),
+        sync.start_sync_run,
+        sync.sync_batch,
+        sync.finish_sync_run,
+        sync.check_store_webhooks,
     ]
 
 

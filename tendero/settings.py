@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     whatsapp_access_token: SecretStr = SecretStr("dev-access-token")
     webhook_max_body_bytes: int = Field(default=1_000_000, gt=0)
 
+    # Shopify app (OAuth install, webhook HMAC). The previous secret is still accepted on
+    # webhooks for the hour Shopify takes to switch after a rotation.
+    shopify_client_id: str | None = None
+    shopify_client_secret: SecretStr | None = None
+    shopify_previous_client_secret: SecretStr | None = None
+    shopify_scopes: str = (
+        "read_products,read_customers,read_orders,write_orders,write_draft_orders,write_discounts"
+    )
+    # Where a shop's Admin API lives; tests and simulators point it at a fake.
+    shopify_base_url_template: str = "https://{shop}"
+    store_max_concurrency: int = Field(default=4, ge=1, le=32)
+    store_sync_interval_s: int = Field(default=900, ge=60)
+    store_sync_page_size: int = Field(default=250, ge=1, le=250)
+    store_http_timeout_s: float = Field(default=30.0, gt=0)
+
     checkout_confirm_ttl_s: int = Field(default=30 * 60, gt=0)
     conversation_idle_close_s: int = Field(default=24 * 60 * 60, gt=0)
     conversation_turns_per_run: int = Field(default=200, gt=0)

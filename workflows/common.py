@@ -22,8 +22,9 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 ORDER_NUMBER = SearchAttributeKey.for_keyword("OrderNumber")
 TICKET_NUMBER = SearchAttributeKey.for_keyword("TicketNumber")
 STAGE = SearchAttributeKey.for_keyword("Stage")
+INTEGRATION_ID = SearchAttributeKey.for_keyword("IntegrationId")
 
-ALL_SEARCH_ATTRIBUTES = (TENANT_ID, CUSTOMER_ID, ORDER_NUMBER, TICKET_NUMBER, STAGE)
+ALL_SEARCH_ATTRIBUTES = (TENANT_ID, CUSTOMER_ID, ORDER_NUMBER, TICKET_NUMBER, STAGE, INTEGRATION_ID)
 
 # Database work is idempotent: it retries until the database is back (a failover or a
 # restart must not fail a conversation); non-retryable errors still stop at once.
