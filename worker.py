@@ -77,6 +77,7 @@ def build_worker(
     settings: Settings,
     task_queue: str | None = None,
     activities: list[Any] | None = None,
+    store_http: httpx.AsyncClient | None = None,
 ) -> Worker:
     """A Worker with Tendero's workflows and activities (``activities`` overrides, for tests)."""
     return Worker(
@@ -85,7 +86,11 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=activities
         or build_activities(
-            sessions=sessions, client=client, graph_http=graph_http, settings=settings
+            sessions=sessions,
+            client=client,
+            graph_http=graph_http,
+            settings=settings,
+            store_http=store_http,
         ),
     )
 
@@ -98,9 +103,17 @@ async def main(settings: Settings | None = None) -> None:
     engine = make_engine(settings.database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     await ensure_search_attributes(client)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http:
+    store_timeout = httpx.Timeout(settings.store_http_timeout_s)
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,
+        httpx.AsyncClient(timeout=store_timeout) as store_http,
+    ):
         worker = build_worker(
-            client, sessions=make_sessionmaker(engine), graph_http=http, settings=settings
+            client,
+            sessions=make_sessionmaker(engine),
+            graph_http=http,
+            settings=settings,
+            store_http=store_http,
         )
         logging.getLogger(__name__).info(
             "worker running on task queue %s", settings.temporal_task_queue

@@ -128,6 +128,8 @@ async def running_stack(
     assert settings.secret_key_bytes == SECRET_KEY
     graph = FakeGraph()
     graph_http = httpx.AsyncClient(transport=httpx.MockTransport(graph.handler))
+    # Stores are fake HTTP servers on 127.0.0.1: real sockets, real HTTP.
+    store_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
     app = create_app(settings, temporal=client)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -137,12 +139,17 @@ async def running_stack(
                 yield stack
             else:
                 worker = build_worker(
-                    client, sessions=sessions, graph_http=graph_http, settings=settings
+                    client,
+                    sessions=sessions,
+                    graph_http=graph_http,
+                    settings=settings,
+                    store_http=store_http,
                 )
                 async with worker:
                     stack.worker = worker
                     yield stack
     await graph_http.aclose()
+    await store_http.aclose()
 
 
 class Customer:

@@ -6,8 +6,9 @@ all end here, so they share the same rules:
 - every row is keyed by ``(tenant_id, external_id)`` and written with a batched
   ``INSERT ... ON CONFLICT DO UPDATE``, never a row-by-row ORM loop;
 - an update only lands when the record is at least as new as what we hold
-  (``excluded.external_updated_at >= table.external_updated_at``), so a stale webhook
-  redelivery or an overlapping sync window never overwrites newer data (notes/store-apis.md §4);
+  (``excluded.external_updated_at > table.external_updated_at``), so a stale webhook
+  redelivery or an overlapping sync window never overwrites newer data (notes/store-apis.md §4),
+  and one with the very same stamp is the same version: skipped;
 - customers are matched by external id, then by e-mail or phone to a customer the store did
   not create (one who wrote on WhatsApp first), so one person is one row;
 - orders are linked to their customer, creating it from the order when the customer list
@@ -295,7 +296,7 @@ async def _mirror_products(
             **{c: stmt.excluded[c] for c in columns},
             "external_updated_at": stmt.excluded.external_updated_at,
         },
-        where=_not_older(Product.__table__, stmt),
+        where=_newer(Product.__table__, stmt),
     ).returning(Product.id, Product.external_id)
     written = {row.external_id: row.id for row in (await session.execute(upsert)).all()}
     result.synced += len(written)
@@ -519,10 +520,7 @@ async def _write_people(session: AsyncSession, tenant_id: uuid.UUID, people: lis
                 stmt.excluded.external_updated_at, table.c.external_updated_at
             ),
         },
-        where=or_(
-            table.c.external_updated_at.is_(None),
-            stmt.excluded.external_updated_at >= table.c.external_updated_at,
-        ),
+        where=_newer(table, stmt),
     ).returning(Customer.id)
     return len((await session.execute(upsert)).all())
 
@@ -661,7 +659,7 @@ async def _mirror_orders(
             "total": stmt.excluded.total,
             "external_updated_at": stmt.excluded.external_updated_at,
         },
-        where=_not_older(table, stmt),
+        where=_newer(table, stmt),
     ).returning(Order.id, Order.external_id, Order.source, Order.status, inserted_flag())
     written = (await session.execute(upsert)).all()
     result.synced += len(written)
@@ -755,8 +753,10 @@ def _newest(records: Sequence[_R]) -> list[_R]:
     return list(best.values())
 
 
-def _not_older(table: Any, stmt: Any) -> Any:
+def _newer(table: Any, stmt: Any) -> Any:
+    # Equal stamps are the same version of the record (a redelivery, or the overlap window
+    # of an incremental sync): skipped, so counts say what actually changed.
     return or_(
         table.c.external_updated_at.is_(None),
-        stmt.excluded.external_updated_at >= table.c.external_updated_at,
+        stmt.excluded.external_updated_at > table.c.external_updated_at,
     )

@@ -195,7 +195,7 @@ async def test_customers_dedupe_by_external_id_then_email_then_phone(
                 StoreCustomer(external_id="u1", phone="+15551230001", name="Bob", updated_at=T0),
             ],
         )
-    assert (result.synced, result.failed, again.synced) == (3, 0, 1)
+    assert (result.synced, result.failed, again.synced, again.skipped) == (3, 0, 0, 1)
     async with sessionmaker() as session:
         rows = (
             await session.execute(
