@@ -20,6 +20,7 @@ from activities.agent import AgentActivities, AgentToolActivities
 from activities.checkout import CheckoutActivities
 from activities.conversation import ConversationActivities
 from activities.messaging import MessagingActivities
+from activities.store_events import StoreEventActivities
 from activities.sync import SyncActivities
 from tendero.agent.model import ModelClients
 from tendero.channels.whatsapp.graph import GraphClient
@@ -29,9 +30,15 @@ from tendero.stores.factory import StoreClients
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
+from workflows.store_event import StoreEventWorkflow
 from workflows.store_sync import StoreSyncWorkflow
 
-WORKFLOWS: Sequence[type] = (ConversationWorkflow, CheckoutWorkflow, StoreSyncWorkflow)
+WORKFLOWS: Sequence[type] = (
+    ConversationWorkflow,
+    CheckoutWorkflow,
+    StoreSyncWorkflow,
+    StoreEventWorkflow,
+)
 
 
 def build_activities(
@@ -52,6 +59,7 @@ def build_activities(
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
     stores = StoreClients(sessions, store_http or graph_http, settings)
     sync = SyncActivities(sessions, stores, settings)
+    store_events = StoreEventActivities(sessions, stores, client)
     return [
         conversation.run_turn,
         messaging.deliver_messages,
@@ -66,6 +74,7 @@ def build_activities(
         sync.sync_batch,
         sync.finish_sync_run,
         sync.check_store_webhooks,
+        store_events.apply_store_event,
     ]
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.routes import health, operator, sink, whatsapp
+from api.routes import health, operator, sink, store_webhooks, whatsapp
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings
 from workflows.client import connect
@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         lifespan=lifespan,
     )
     app.include_router(whatsapp.router)
+    app.include_router(store_webhooks.router)
     app.include_router(health.router)
     app.include_router(operator.router)
     if settings.tendero_sink_enabled:

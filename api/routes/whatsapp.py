@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from temporalio.service import RPCError
 
+from api.bodies import read_limited
 from api.conversations import InboundRecorder
 from api.deps import SessionsDep, SettingsDep, TemporalDep
 from tendero.channels.whatsapp.payloads import WebhookPayloadError, parse_webhook
@@ -42,18 +43,6 @@ async def verify(
     return PlainTextResponse(answer)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise HTTPException(status_code=413, detail=f"body larger than {limit} bytes")
-    return bytes(body)
-
-
 @router.post(
     "",
     responses={
@@ -72,7 +61,7 @@ async def receive(
     written under its wamid before its conversation is signalled; a redelivered message is
     acknowledged and produces nothing. The answer never waits for the bot's reply.
     """
-    raw = await _read_limited(request, settings.webhook_max_body_bytes)
+    raw = await read_limited(request, settings.webhook_max_body_bytes)
     if not verify_signature(
         raw,
         request.headers.get("x-hub-signature-256"),

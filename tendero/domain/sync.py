@@ -141,3 +141,16 @@ class WebhookCheckResult(BaseModel):
     active: int
     disabled: int
     registered: int
+
+
+class StoreEventInput(BaseModel):
+    """A recorded store webhook (``store_events`` row) to apply."""
+
+    event_id: UUID
+
+
+class StoreEventResult(BaseModel):
+    """``outcome``: applied, stale, ignored, redacted or exported."""
+
+    outcome: str
+    topic: str

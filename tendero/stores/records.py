@@ -200,7 +200,7 @@ class OrderDraft(_Record):
     """An order the customer confirmed in chat, to create in the store.
 
     Amounts are the confirmed summary's; the connector passes prices so the store records
-    what the customer agreed to, and raises ``StorePriceMismatch`` when the store refuses.
+    what the customer agreed to; a store that refuses them raises ``StoreRejected``.
     """
 
     currency: str
