@@ -56,8 +56,8 @@ def build_activities(
     conversation = ConversationActivities(sessions, settings)
     agent = AgentActivities(sessions, settings, models)
     messaging = MessagingActivities(sessions, graph, settings.keyring)
-    checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s)
     stores = StoreClients(sessions, store_http or graph_http, settings)
+    checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s, stores)
     sync = SyncActivities(sessions, stores, settings)
     store_events = StoreEventActivities(sessions, stores, client)
     return [

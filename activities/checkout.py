@@ -27,8 +27,12 @@ from tendero.domain.activities import (
 from tendero.domain.checkout import ConfirmAck, ConfirmRequest, Fulfilment, PlacedOrder
 from tendero.domain.messages import Button, ListRow, ListSection, Reply
 from tendero.domain.money import Money, format_money, money_locale
-from tendero.errors import CheckoutError, EmptyCartError, OutOfStockError
+from tendero.errors import CheckoutError, EmptyCartError, OutOfStockError, StoreError
+from tendero.stores.base import StoreConnector
+from tendero.stores.factory import StoreClients
+from tendero.stores.integrations import connected_integration
 from tendero.stores.native import NativeStore
+from tendero.stores.remote import RemoteStore
 
 
 class CheckoutActivities:
@@ -38,6 +42,7 @@ class CheckoutActivities:
         sessions: database session factory.
         client: Temporal client, to send the confirmation update (workflows cannot).
         default_confirm_ttl_s: ``CHECKOUT_CONFIRM_TTL_S``, when the tenant sets none.
+        stores: store clients, for tenants connected to a store (``None``: native only).
     """
 
     def __init__(
@@ -45,11 +50,13 @@ class CheckoutActivities:
         sessions: async_sessionmaker[AsyncSession],
         client: Client,
         default_confirm_ttl_s: int,
+        stores: StoreClients | None = None,
     ) -> None:
         """Inject clients and defaults."""
         self._sessions = sessions
         self._client = client
         self._default_ttl_s = default_confirm_ttl_s
+        self._stores = stores
 
     @activity.defn(name="prepare_summary")
     async def prepare_summary(self, data: SummaryInput) -> SummaryResult:
@@ -118,7 +125,7 @@ class CheckoutActivities:
                 ``PriceChanged``, ``CartChanged``, ``NotFound``: not retryable.
         """
         ref = data.conversation
-        store = NativeStore(self._sessions, ref.tenant_id)
+        store = await self._connector(ref.tenant_id)
         try:
             return await store.create_order(
                 customer_id=ref.customer_id,
@@ -131,6 +138,24 @@ class CheckoutActivities:
             ) from err
         except CheckoutError as err:
             raise ApplicationError(str(err), type=err.code, non_retryable=True) from err
+        except StoreError as err:
+            # Outages are retried (the order waits for the store, it is not lost); a store
+            # that refuses the order fails the checkout.
+            raise ApplicationError(
+                f"the store did not take the order: {err.code}",
+                type=err.code,
+                non_retryable=not err.retryable,
+            ) from None
+
+    async def _connector(self, tenant_id: Any) -> StoreConnector:
+        """The tenant's connected store when it has one, else our own catalog."""
+        if self._stores is not None:
+            async with self._sessions() as session:
+                integration = await connected_integration(session, tenant_id)
+            if integration is not None:
+                _, client = await self._stores.get(integration.id)
+                return RemoteStore(self._sessions, tenant_id, client)
+        return NativeStore(self._sessions, tenant_id)
 
     @activity.defn(name="confirm_checkout")
     async def confirm_checkout(self, data: ConfirmInput) -> ConfirmResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -80,40 +80,11 @@ class NativeStore:
         summary: OrderSummary,
         idempotency_key: str,
     ) -> PlacedOrder:
-        tenant = await session.get(Tenant, self._tenant_id)
-        cart = (
-            await session.execute(
-                select(Cart)
-                .where(
-                    Cart.id == summary.cart_id,
-                    Cart.tenant_id == self._tenant_id,
-                    Cart.customer_id == customer_id,
-                )
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if tenant is None or cart is None:
-            raise NotFoundError("cart not found")
-        existing = await orders_repo.get_order_by_idempotency_key(
-            session, tenant_id=self._tenant_id, key=idempotency_key
+        tenant, cart, existing = await checked_cart(
+            session, self._tenant_id, customer_id, summary, idempotency_key
         )
         if existing is not None:
-            return PlacedOrder(
-                order_id=existing.id,
-                number=existing.number,
-                total=existing.total,
-                currency=existing.currency,
-                created=False,
-            )
-        if cart.status != "open" or cart.version != summary.cart_version:
-            raise CartChangedError("the cart changed since the summary")
-        view = await load_cart(session, tenant_id=self._tenant_id, cart_id=cart.id)
-        assert view is not None
-        current = {(line.variant_id, line.quantity, line.unit_price) for line in view.lines}
-        confirmed = {(line.variant_id, line.quantity, line.unit_price) for line in summary.lines}
-        if current != confirmed:
-            raise PriceChangedError("prices changed since the summary")
-
+            return existing
         variant_ids = sorted(line.variant_id for line in summary.lines)
         variants = {
             v.id: v
@@ -155,60 +126,151 @@ class NativeStore:
             prefix=tenant.order_prefix,
             year=datetime.now(UTC).year,
         )
-        order_id = uuid.uuid4()
-        await session.execute(
-            insert(Order).values(
-                id=order_id,
-                tenant_id=self._tenant_id,
-                customer_id=customer_id,
-                cart_id=cart.id,
-                number=number,
-                idempotency_key=idempotency_key,
-                status="confirmed",
-                business_type=get_preset(tenant.preset).name,
-                fulfilment=summary.fulfilment.value,
-                address=summary.address.model_dump(mode="json") if summary.address else None,
-                payment_method=summary.payment_method,
-                currency=summary.currency,
-                subtotal=summary.subtotal,
-                delivery_fee=summary.delivery_fee,
-                tax=summary.tax,
-                total=summary.total,
-                tax_rate=summary.tax_rate,
-            )
-        )
-        await session.execute(
-            insert(OrderItem).values(
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "tenant_id": self._tenant_id,
-                        "order_id": order_id,
-                        "variant_id": line.variant_id,
-                        "product_name": line.product_name,
-                        "variant_label": line.variant_label,
-                        "sku": line.sku,
-                        "unit_price": line.unit_price,
-                        "quantity": line.quantity,
-                        "line_total": line.line_total,
-                    }
-                    for line in summary.lines
-                ]
-            )
-        )
-        session.add(
-            OrderEvent(
-                tenant_id=self._tenant_id,
-                order_id=order_id,
-                kind="placed",
-                note="Order confirmed by the customer in chat",
-            )
-        )
-        cart.status = "checked_out"
-        return PlacedOrder(
-            order_id=order_id,
+        return await write_order(
+            session,
+            tenant=tenant,
+            cart=cart,
+            customer_id=customer_id,
+            summary=summary,
+            idempotency_key=idempotency_key,
             number=number,
-            total=summary.total,
-            currency=summary.currency,
-            created=True,
         )
+
+
+async def checked_cart(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    summary: OrderSummary,
+    idempotency_key: str,
+) -> tuple[Tenant, Cart, PlacedOrder | None]:
+    """Lock the summarised cart and check it still is what the customer confirmed.
+
+    Returns:
+        The tenant, the locked cart, and the order already created under
+        ``idempotency_key`` (``None`` when there is none yet).
+
+    Raises:
+        NotFoundError: the tenant or the customer's cart does not exist.
+        CartChangedError: the cart was checked out or changed since the summary.
+        PriceChangedError: a line's price or quantity differs from the summary.
+    """
+    tenant = await session.get(Tenant, tenant_id)
+    cart = (
+        await session.execute(
+            select(Cart)
+            .where(
+                Cart.id == summary.cart_id,
+                Cart.tenant_id == tenant_id,
+                Cart.customer_id == customer_id,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if tenant is None or cart is None:
+        raise NotFoundError("cart not found")
+    existing = await orders_repo.get_order_by_idempotency_key(
+        session, tenant_id=tenant_id, key=idempotency_key
+    )
+    if existing is not None:
+        placed = PlacedOrder(
+            order_id=existing.id,
+            number=existing.number,
+            total=existing.total,
+            currency=existing.currency,
+            created=False,
+        )
+        return tenant, cart, placed
+    if cart.status != "open" or cart.version != summary.cart_version:
+        raise CartChangedError("the cart changed since the summary")
+    view = await load_cart(session, tenant_id=tenant_id, cart_id=cart.id)
+    assert view is not None
+    current = {(line.variant_id, line.quantity, line.unit_price) for line in view.lines}
+    confirmed = {(line.variant_id, line.quantity, line.unit_price) for line in summary.lines}
+    if current != confirmed:
+        raise PriceChangedError("prices changed since the summary")
+    return tenant, cart, None
+
+
+async def write_order(
+    session: AsyncSession,
+    *,
+    tenant: Tenant,
+    cart: Cart,
+    customer_id: uuid.UUID,
+    summary: OrderSummary,
+    idempotency_key: str,
+    number: str,
+    external_id: str | None = None,
+    store_status: str | None = None,
+) -> PlacedOrder:
+    """Write the confirmed order, its frozen lines and its first event; close the cart.
+
+    ``external_id``: the order's id in the connected store that created it. A store webhook
+    may have mirrored that order before this write: its row is taken over (it becomes the
+    chat order, with our lines), never doubled.
+    """
+    order_id = uuid.uuid4()
+    values = {
+        "id": order_id,
+        "tenant_id": tenant.id,
+        "customer_id": customer_id,
+        "cart_id": cart.id,
+        "number": number,
+        "idempotency_key": idempotency_key,
+        "status": "confirmed",
+        "business_type": get_preset(tenant.preset).name,
+        "fulfilment": summary.fulfilment.value,
+        "address": summary.address.model_dump(mode="json") if summary.address else None,
+        "payment_method": summary.payment_method,
+        "currency": summary.currency,
+        "subtotal": summary.subtotal,
+        "delivery_fee": summary.delivery_fee,
+        "tax": summary.tax,
+        "total": summary.total,
+        "tax_rate": summary.tax_rate,
+        "source": "chat",
+        "external_id": external_id,
+        "store_status": store_status,
+    }
+    stmt = insert(Order).values(values)
+    if external_id is not None:
+        taken = {k: stmt.excluded[k] for k in values if k not in ("id", "tenant_id", "external_id")}
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "external_id"], set_=taken)
+    order_id = (await session.execute(stmt.returning(Order.id))).scalar_one()
+    await session.execute(delete(OrderItem).where(OrderItem.order_id == order_id))
+    await session.execute(
+        insert(OrderItem).values(
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant.id,
+                    "order_id": order_id,
+                    "variant_id": line.variant_id,
+                    "product_name": line.product_name,
+                    "variant_label": line.variant_label,
+                    "sku": line.sku,
+                    "unit_price": line.unit_price,
+                    "quantity": line.quantity,
+                    "line_total": line.line_total,
+                }
+                for line in summary.lines
+            ]
+        )
+    )
+    session.add(
+        OrderEvent(
+            tenant_id=tenant.id,
+            order_id=order_id,
+            kind="placed",
+            note="Order confirmed by the customer in chat",
+        )
+    )
+    cart.status = "checked_out"
+    return PlacedOrder(
+        order_id=order_id,
+        number=number,
+        total=summary.total,
+        currency=summary.currency,
+        created=True,
+    )
