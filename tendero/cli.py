@@ -260,6 +260,73 @@ def demo(
     )
 
 
+@app.command()
+def sync(
+    integration: Annotated[str, typer.Option(help="Integration id (see the integrations API).")],
+    resource: Annotated[
+        str, typer.Option(help="all, categories, products, customers or orders.")
+    ] = "all",
+    mode: Annotated[str, typer.Option(help="auto, full or incremental.")] = "auto",
+) -> None:
+    """Sync a connected store now and show progress bars until it ends."""
+    import uuid
+
+    from tendero.domain.sync import SyncInput, SyncMode
+
+    settings = get_settings()
+    try:
+        integration_id = uuid.UUID(integration)
+        data_mode = SyncMode(mode)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    if resource not in ("all", "categories", "products", "customers", "orders"):
+        raise typer.BadParameter(f"unknown resource {resource!r}")
+    outcome: list[int] = []
+
+    async def run(sessions: Sessions) -> None:
+        from tendero.db.models import Integration
+        from tendero.domain.ids import sync_workflow_id
+        from tendero.syncview import follow_sync
+        from workflows.client import connect
+        from workflows.store_sync import StoreSyncWorkflow
+
+        async with sessions() as session:
+            row = await session.get(Integration, integration_id)
+        if row is None or row.status != "connected":
+            console.print(f"[red]No connected integration {integration_id}.[/red]")
+            outcome.append(1)
+            return
+        client = await connect(
+            settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace
+        )
+        handle = await client.start_workflow(
+            StoreSyncWorkflow.run,
+            SyncInput(
+                integration_id=row.id,
+                tenant_id=row.tenant_id,
+                resource=resource,
+                mode=data_mode,
+                trigger="cli",
+            ),
+            id=sync_workflow_id(row.id, resource),
+            task_queue=settings.temporal_task_queue,
+        )
+        console.print(
+            f"Syncing [bold]{row.name}[/bold] ({row.kind}); watch it at "
+            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{handle.id}"
+        )
+        finished = asyncio.ensure_future(handle.result())
+        runs = await follow_sync(sessions, handle.first_execution_run_id or "", finished, console)
+        failed = [r for r in runs if r.status == "failed"]
+        for r in failed:
+            console.print(f"[red]{r.resource}: failed ({r.error})[/red]")
+        outcome.append(1 if failed or finished.exception() else 0)
+
+    _with_database(settings, run)
+    raise typer.Exit(outcome[0] if outcome else 1)
+
+
 def _phone_number_id(settings: Settings, tenant: str | None) -> str:
     if tenant is None:
         return settings.whatsapp_phone_number_id
