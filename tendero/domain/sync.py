@@ -39,7 +39,9 @@ class SyncInput(BaseModel):
     resource: SyncResource = "all"
     mode: SyncMode = SyncMode.AUTO
     trigger: SyncTrigger = "api"
-    page_size: int = Field(default=250, ge=1, le=250)
+    # Records per page: connectors cap it at their API's maximum (250 Shopify GraphQL, 100
+    # WooCommerce); a Shopify bulk download has no maximum.
+    page_size: int = Field(default=250, ge=1, le=5000)
 
 
 class SyncStartInput(BaseModel):
