@@ -63,7 +63,11 @@ def serve_shop(conn: Any, customers: int, orders: int, throttle: bool) -> None:
     """Child process: a generated fake Shopify until the parent says stop."""
     from tests.fakes.shopify_server import FakeShopify
 
-    shop = FakeShopify(throttle=throttle, bulk_polls_running=1)
+    shop = FakeShopify(
+        shop_domain=f"bench-{'limits' if throttle else 'free'}.myshopify.com",
+        throttle=throttle,
+        bulk_polls_running=1,
+    )
     shop.generate(customers=customers, orders=orders)
     shop.start()
     conn.send((shop.url, shop.shop_domain, shop.access_token))
