@@ -1,0 +1,1 @@
+"""Tests of tendero.stores.custom against FakeCustomBackend."""
