@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -81,7 +81,14 @@ async def test_an_order_confirmed_in_chat_is_created_once_in_shopify(
             await session.execute(
                 select(ProductVariant)
                 .join(Product)
-                .where(Product.tenant_id == shop.tenant_id, ProductVariant.in_stock.is_(True))
+                .where(
+                    Product.tenant_id == shop.tenant_id,
+                    ProductVariant.in_stock.is_(True),
+                    or_(
+                        ProductVariant.stock_quantity.is_(None),
+                        ProductVariant.stock_quantity >= 2,
+                    ),
+                )
                 .order_by(ProductVariant.external_id)
                 .limit(1)
             )
