@@ -8,7 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api.routes import health, operator, sink, store_webhooks, whatsapp
+from api.routes import (
+    api_keys,
+    health,
+    integrations,
+    operator,
+    shopify_oauth,
+    sink,
+    store_webhooks,
+    whatsapp,
+)
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings
 from workflows.client import connect
@@ -55,6 +64,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(store_webhooks.router)
     app.include_router(health.router)
     app.include_router(operator.router)
+    app.include_router(api_keys.router)
+    app.include_router(integrations.router)
+    app.include_router(shopify_oauth.router)
     if settings.tendero_sink_enabled:
         app.include_router(sink.router)
     return app

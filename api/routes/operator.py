@@ -1,6 +1,8 @@
 """Operator endpoints for conversations: who answers them, and what the assistant cost.
 
-Authenticated with ``TENDERO_ADMIN_TOKEN`` (bearer). A conversation waiting for a person
+Authenticated with ``TENDERO_ADMIN_TOKEN`` or a tenant API key (``api.auth``): reading
+needs the ``viewer`` role, changing the owner ``operator``; a key of another tenant gets
+404, as for a conversation that does not exist. A conversation waiting for a person
 is given back to the bot here (or taken by a person); the running ConversationWorkflow
 applies the change through its ``set_owner`` update, so the Temporal UI shows it.
 """
@@ -8,25 +10,26 @@ applies the change through its ``set_owner`` update, so the Temporal UI shows it
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import OperatorDep, SessionsDep, TemporalDep
+from api.auth import AUTH_ERRORS, Operator, Principal, Viewer
+from api.deps import SessionsDep, TemporalDep
 from tendero.db.models import Conversation
 from tendero.db.repos.agent import usage_totals
 from tendero.domain.agent import OwnerChange
 from tendero.domain.conversation import Owner
 from workflows.conversation import ConversationWorkflow
 
-router = APIRouter(prefix="/api/conversations", tags=["operator"], dependencies=[OperatorDep])
+router = APIRouter(prefix="/api/conversations", tags=["operator"])
 
-_ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing or wrong operator token."},
-    404: {"description": "No such conversation."},
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    404: {"description": "No such conversation (or another tenant's)."},
 }
 
 
@@ -67,18 +70,22 @@ class OwnerResponse(BaseModel):
     workflow_running: bool
 
 
-async def _conversation(sessions: SessionsDep, conversation_id: uuid.UUID) -> Conversation:
+async def _conversation(
+    sessions: SessionsDep, principal: Principal, conversation_id: uuid.UUID
+) -> Conversation:
     async with sessions() as session:
         conversation = await session.get(Conversation, conversation_id)
-    if conversation is None:
+    if conversation is None or not principal.sees(conversation.tenant_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such conversation")
     return conversation
 
 
 @router.get("/{conversation_id}", responses=_ERRORS)
-async def get_conversation(conversation_id: uuid.UUID, sessions: SessionsDep) -> ConversationInfo:
+async def get_conversation(
+    conversation_id: uuid.UUID, sessions: SessionsDep, principal: Viewer
+) -> ConversationInfo:
     """A conversation's owner, language, business type and the assistant's token usage."""
-    conversation = await _conversation(sessions, conversation_id)
+    conversation = await _conversation(sessions, principal, conversation_id)
     async with sessions() as session:
         usage = await usage_totals(
             session, tenant_id=conversation.tenant_id, conversation_id=conversation.id
@@ -109,13 +116,14 @@ async def set_owner(
     body: OwnerRequest,
     sessions: SessionsDep,
     temporal: TemporalDep,
+    principal: Operator,
 ) -> OwnerResponse:
     """Give the conversation back to the bot, or to a person.
 
     The customer is told in the chat. When the conversation's workflow is not running
     (idle-closed), the owner is recorded and applies when the customer writes again.
     """
-    conversation = await _conversation(sessions, conversation_id)
+    conversation = await _conversation(sessions, principal, conversation_id)
     owner = Owner(body.owner)
     handle = temporal.get_workflow_handle(conversation.workflow_id)
     try:
