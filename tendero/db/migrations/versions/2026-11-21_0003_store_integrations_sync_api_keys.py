@@ -166,7 +166,7 @@ def upgrade() -> None:
         sa.Column("workflow_run_id", sa.String(length=64), nullable=False),
         sa.Column("updated_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("steps", sa.Integer(), server_default="0", nullable=False),
-    sa.Column("pages", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("pages", sa.Integer(), server_default="0", nullable=False),
         sa.Column("synced", sa.Integer(), server_default="0", nullable=False),
         sa.Column("skipped", sa.Integer(), server_default="0", nullable=False),
         sa.Column("failed", sa.Integer(), server_default="0", nullable=False),
