@@ -30,6 +30,8 @@ catalog_app = typer.Typer(help="Catalog import.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Shops (tenants).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(tenant_app, name="tenant")
+secrets_app = typer.Typer(help="Secrets at rest.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 
 ApiOption = Annotated[str, typer.Option("--api", help="URL of the running Tendero API.")]
@@ -325,6 +327,24 @@ def sync(
 
     _with_database(settings, run)
     raise typer.Exit(outcome[0] if outcome else 1)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under TENDERO_SECRET_KEY (old keys still readable)."""
+    from tendero.rotation import rotate_secrets
+
+    settings = get_settings()
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session, session.begin():
+            report = await rotate_secrets(session, settings.keyring)
+        console.print(
+            f"{report.rewritten} secrets re-encrypted, {report.current} already under the "
+            "current key. The previous keys can now be removed."
+        )
+
+    _with_database(settings, run)
 
 
 def _phone_number_id(settings: Settings, tenant: str | None) -> str:
