@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,9 +26,11 @@ from tendero.domain.ids import sync_workflow_id
 from tendero.domain.sync import SyncInput, SyncMode, SyncResult
 from tendero.settings import Settings
 from tendero.stores.integrations import connect
+from tendero.stores.records import Resource
 from tests.fakes.custom_backend import FakeCustomBackend
 from tests.harness import Stack, running_stack
 from tests.stores.conftest import NewTenant
+from worker import build_worker
 from workflows.store_sync import StoreSyncWorkflow
 
 
@@ -192,3 +196,76 @@ async def test_refused_credentials_fail_the_sync_and_flag_the_integration(
             .where(ProductVariant.tenant_id == tenant.id)
         )
     assert (row.status, row.last_error, products) == ("auth_failed", "store_auth", 0)
+
+
+async def test_a_worker_killed_mid_sync_is_followed_by_one_that_resumes_from_the_cursor(
+    stack: Stack, store_tenant: NewTenant
+) -> None:
+    tenant = await store_tenant()
+    with FakeCustomBackend() as backend:
+        backend.seed(products=150, categories=2)
+        # 10 requests a second: the scan of 15 pages takes long enough to be interrupted.
+        backend.rate_limit(10, per_s=1.0)
+        integration_id = await _connect_custom(stack.sessions, stack.settings, tenant.id, backend)
+        handle = await stack.client.start_workflow(
+            StoreSyncWorkflow.run,
+            SyncInput(
+                integration_id=integration_id,
+                tenant_id=tenant.id,
+                resource=Resource.PRODUCTS,
+                mode=SyncMode.FULL,
+                trigger="test",
+                page_size=10,
+            ),
+            id=sync_workflow_id(integration_id, "products") + f":{uuid.uuid4().hex[:6]}",
+            task_queue=stack.settings.temporal_task_queue,
+            result_type=SyncResult,
+        )
+        # Wait until some pages are committed, then take the worker away mid-scan.
+        for _ in range(400):
+            async with stack.sessions() as session:
+                steps = await session.scalar(
+                    select(SyncRun.steps).where(SyncRun.integration_id == integration_id)
+                )
+            if steps and steps >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert steps is not None and 3 <= steps < 15
+        assert stack.worker is not None
+        await stack.worker.shutdown()
+
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            replacement = build_worker(
+                stack.client,
+                sessions=stack.sessions,
+                graph_http=http,
+                settings=stack.settings,
+                store_http=http,
+            )
+            async with replacement:
+                result = await handle.result()
+        assert backend.violations == 0
+
+    (progress,) = result.resources
+    assert (progress.status, progress.counts.synced, progress.counts.pages) == (
+        "completed",
+        150,
+        15,
+    )
+    async with stack.sessions() as session:
+        ids = (
+            (
+                await session.execute(
+                    select(Product.external_id).where(Product.tenant_id == tenant.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        runs = await session.scalar(
+            select(func.count())
+            .select_from(SyncRun)
+            .where(SyncRun.integration_id == integration_id)
+        )
+    assert sorted(ids, key=int) == [str(i) for i in range(1, 151)]  # no gaps, no duplicates
+    assert runs == 1
