@@ -21,7 +21,7 @@ never its data) and the rest of the page is still written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -353,21 +353,7 @@ async def _mirror_products(
         )
     )
     wanted = {c for p in fresh for c in p.category_external_ids}
-    category_ids = (
-        {
-            row.external_id: row.id
-            for row in (
-                await session.execute(
-                    select(Category.external_id, Category.id).where(
-                        Category.tenant_id == tenant_id,
-                        Category.external_id == any_(text_array(wanted)),
-                    )
-                )
-            ).all()
-        }
-        if wanted
-        else {}
-    )
+    category_ids = await _ids_by_external(session, Category, tenant_id, wanted)
     links = [
         {"product_id": written[p.external_id], "category_id": category_ids[c]}
         for p in fresh
@@ -429,19 +415,7 @@ async def _write_people(session: AsyncSession, tenant_id: uuid.UUID, people: lis
     if not people:
         return 0
     ext_ids = [p.external_id for p in people if p.external_id]
-    by_ext: dict[str, uuid.UUID] = {}
-    if ext_ids:
-        by_ext = {
-            row.external_id: row.id
-            for row in (
-                await session.execute(
-                    select(Customer.external_id, Customer.id).where(
-                        Customer.tenant_id == tenant_id,
-                        Customer.external_id == any_(text_array(ext_ids)),
-                    )
-                )
-            ).all()
-        }
+    by_ext = await _ids_by_external(session, Customer, tenant_id, ext_ids)
     emails = [p.email for p in people if p.email]
     phones = [p.phone for p in people if p.phone]
     by_email: dict[str, tuple[uuid.UUID, str | None]] = {}
@@ -678,21 +652,7 @@ async def _mirror_orders(
             for line in by_ext[ext].lines
             if line.variant_external_id
         }
-        variants = (
-            {
-                row.external_id: row.id
-                for row in (
-                    await session.execute(
-                        select(ProductVariant.external_id, ProductVariant.id).where(
-                            ProductVariant.tenant_id == tenant_id,
-                            ProductVariant.external_id == any_(text_array(variant_ext)),
-                        )
-                    )
-                ).all()
-            }
-            if variant_ext
-            else {}
-        )
+        variants = await _ids_by_external(session, ProductVariant, tenant_id, variant_ext)
         items = [
             {
                 "id": uuid.uuid4(),
@@ -741,6 +701,24 @@ async def _link_people(session: AsyncSession, tenant_id: uuid.UUID, people: list
 
 
 # --- shared ---------------------------------------------------------------------------
+
+
+async def _ids_by_external(
+    session: AsyncSession,
+    model: type[Category] | type[ProductVariant] | type[Customer],
+    tenant_id: uuid.UUID,
+    external_ids: Iterable[str],
+) -> dict[str, uuid.UUID]:
+    """Our ids of the tenant's rows with these store ids, by store id."""
+    wanted = list(external_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(model.external_id, model.id).where(
+            model.tenant_id == tenant_id, model.external_id == any_(text_array(wanted))
+        )
+    )
+    return {row[0]: row[1] for row in rows.all() if row[0] is not None}
 
 
 def _newest(records: Sequence[_R]) -> list[_R]:

@@ -13,15 +13,13 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tendero.catalog.views import ProductDetail
 from tendero.db.models import Customer, Order, Product, ProductVariant
-from tendero.db.repos import catalog as catalog_repo
 from tendero.db.repos import orders as orders_repo
 from tendero.domain.checkout import OrderSummary, PlacedOrder
 from tendero.errors import NotFoundError, OutOfStockError, StoreError, StoreRejected
 from tendero.stores.base import StoreClient
 from tendero.stores.mirror import mirror_records
-from tendero.stores.native import checked_cart, write_order
+from tendero.stores.native import NativeStore, checked_cart, write_order
 from tendero.stores.records import DraftLine, OrderDraft, Resource, StoreAddress
 
 # Provider error codes that mean "not enough stock" (Shopify userErrors, WooCommerce,
@@ -29,8 +27,11 @@ from tendero.stores.records import DraftLine, OrderDraft, Resource, StoreAddress
 _STOCK_CODES = ("stock", "inventory", "insufficient", "sold_out")
 
 
-class RemoteStore:
+class RemoteStore(NativeStore):
     """``StoreConnector`` for one tenant whose source of truth is a connected store.
+
+    Products and order lists are read from the mirror (``NativeStore``'s reads), which the
+    sync and the store's webhooks keep current; orders are created in the store.
 
     Args:
         sessions: session factory; each step runs in its own transaction.
@@ -42,16 +43,8 @@ class RemoteStore:
         self, sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID, client: StoreClient
     ) -> None:
         """Bind the connector to a tenant and its store."""
-        self._sessions = sessions
-        self._tenant_id = tenant_id
+        super().__init__(sessions, tenant_id)
         self._client = client
-
-    async def get_product(self, product_id: uuid.UUID) -> ProductDetail | None:
-        """See ``StoreConnector.get_product`` (the mirror, kept current by sync and webhooks)."""
-        async with self._sessions() as session:
-            return await catalog_repo.get_product(
-                session, tenant_id=self._tenant_id, product_id=product_id
-            )
 
     async def get_customer_order(
         self, customer_id: uuid.UUID, number: str
@@ -67,15 +60,6 @@ class RemoteStore:
         async with self._sessions() as session:
             return await orders_repo.get_customer_order(
                 session, tenant_id=self._tenant_id, customer_id=customer_id, number=number
-            )
-
-    async def list_customer_orders(
-        self, customer_id: uuid.UUID, limit: int = 5
-    ) -> list[orders_repo.OrderView]:
-        """See ``StoreConnector.list_customer_orders`` (the mirror)."""
-        async with self._sessions() as session:
-            return await orders_repo.list_customer_orders(
-                session, tenant_id=self._tenant_id, customer_id=customer_id, limit=limit
             )
 
     async def refresh_order(self, order_id: uuid.UUID) -> None:
