@@ -470,7 +470,7 @@ async def _write_people(session: AsyncSession, tenant_id: uuid.UUID, people: lis
         if person.phone:
             by_phone[person.phone] = (match, claimed)
         chosen[match] = _merge(chosen.get(match), person)
-    rows = [
+    values = [
         {
             "id": p.id,
             "tenant_id": tenant_id,
