@@ -28,6 +28,7 @@ from tendero.settings import Settings
 from tendero.stores.integrations import connect
 from tendero.stores.records import Resource
 from tests.fakes.custom_backend import FakeCustomBackend
+from tests.fakes.woocommerce_server import FakeWooCommerce
 from tests.harness import Stack, running_stack
 from tests.stores.conftest import NewTenant
 from worker import build_worker
@@ -269,3 +270,40 @@ async def test_a_worker_killed_mid_sync_is_followed_by_one_that_resumes_from_the
         )
     assert sorted(ids, key=int) == [str(i) for i in range(1, 151)]  # no gaps, no duplicates
     assert runs == 1
+
+
+async def test_a_webhook_the_store_disabled_is_found_and_registered_again(
+    stack: Stack, store_tenant: NewTenant
+) -> None:
+    tenant = await store_tenant()
+    async with FakeWooCommerce() as woo:
+        woo.generate(products=3, customers=2, orders=2)
+        credentials = woo.credentials(webhook_secret="whsec_ours")
+        async with stack.sessions() as session, session.begin():
+            integration = await connect(
+                session,
+                stack.settings.keyring,
+                tenant_id=tenant.id,
+                kind="woocommerce",
+                name="Woo",
+                credentials=credentials,
+                base_url=woo.url,
+            )
+        first = await _sync(stack, tenant.id, integration.id)
+        assert first.ok
+        ours = [h for h in woo.webhooks.values() if h["delivery_url"].endswith(str(integration.id))]
+        assert len(ours) == 9 and all(h["status"] == "active" for h in ours)
+
+        woo.disable_webhook(ours[0]["id"])  # 5 failed deliveries, as WooCommerce would
+        second = await _sync(stack, tenant.id, integration.id)
+        assert second.ok
+        after = [
+            h for h in woo.webhooks.values() if h["delivery_url"].endswith(str(integration.id))
+        ]
+        assert (len(after), woo.violations) == (9, [])
+        assert all(h["status"] == "active" for h in after)
+
+    async with stack.sessions() as session:
+        row = await session.get_one(Integration, integration.id)
+    assert (row.webhooks_disabled, len(row.webhooks)) == (1, 9)
+    assert row.webhooks_checked_at is not None
