@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -31,28 +29,3 @@ def _temporal(request: Request) -> Client:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
-
-
-_bearer = HTTPBearer(auto_error=False, description="TENDERO_ADMIN_TOKEN")
-
-
-def _operator(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Require the operator token (``Authorization: Bearer $TENDERO_ADMIN_TOKEN``).
-
-    Raises:
-        HTTPException: 401 with ``WWW-Authenticate: Bearer`` when missing or wrong.
-    """
-    expected = settings.tendero_admin_token.get_secret_value().encode()
-    given = (credentials.credentials if credentials else "").encode()
-    if not hmac.compare_digest(given, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="a valid operator token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-OperatorDep = Depends(_operator)
