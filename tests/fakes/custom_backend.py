@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import hashlib
@@ -24,17 +23,14 @@ import hmac
 import itertools
 import json
 import math
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -42,6 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tendero.stores.credentials import CustomCredentials
+from tests.fakes.threaded import ThreadedServer
 
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 """Seeded records are dated from here (products a minute apart, orders an hour apart)."""
@@ -126,7 +123,7 @@ class _Failure:
     retry_after: str | None
 
 
-class FakeCustomBackend:
+class FakeCustomBackend(ThreadedServer):
     """The custom backend contract on 127.0.0.1, with counters for exact assertions.
 
     Attributes:
@@ -145,6 +142,8 @@ class FakeCustomBackend:
         violations: requests that came back before the ``Retry-After`` they were given.
         requests: every request, in arrival order.
     """
+
+    _name = "fake-custom-backend"
 
     def __init__(
         self,
@@ -191,9 +190,6 @@ class FakeCustomBackend:
         self._window_start = 0.0
         self._window_count = 0
         self._blocked_until = 0.0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
         self._app = Starlette(
             routes=[
                 self._route("POST", "/api/auth/login", self._login, login=True),
@@ -211,13 +207,6 @@ class FakeCustomBackend:
         )
 
     # -- configuration ----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The base URL to give the client; only valid once started."""
-        if self._port is None:
-            raise RuntimeError("FakeCustomBackend is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def credentials(self) -> CustomCredentials:
@@ -400,64 +389,6 @@ class FakeCustomBackend:
             return [r for r in self.requests if r.path.startswith(path_prefix)]
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Serve on a free port in a background thread; return once connections are accepted."""
-        if self._thread is not None:
-            raise RuntimeError("FakeCustomBackend is already started")
-        # Binding here (not in uvicorn) tells us the port up front with no race for it.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", log_level="warning", lifespan="off", ws="none"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-custom-backend", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("FakeCustomBackend failed to start")
-            time.sleep(0.01)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread; safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = self._port = None
-
-    def __enter__(self) -> FakeCustomBackend:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeCustomBackend:
-        # start()/stop() block briefly; a worker thread keeps the caller's event loop free.
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     # -- request pipeline -------------------------------------------------------------------
 

@@ -17,20 +17,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.threaded import ThreadedServer
 
 # Module-wide so tool-call ids stay unique across servers and tests, as OpenAI's do.
 _call_ids = itertools.count(1)
@@ -156,7 +155,7 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     return max(1, words + len(json.dumps(body.get("tools", []))) // 4)
 
 
-class ScriptedModel:
+class ScriptedModel(ThreadedServer):
     """OpenAI-compatible /v1/chat/completions server on 127.0.0.1 that answers from a script.
 
     Attributes:
@@ -165,6 +164,8 @@ class ScriptedModel:
         requests: Every parsed request body, in arrival order, including rejected ones.
         auth_headers: The ``Authorization`` header of each request, same order as ``requests``.
     """
+
+    _name = "scripted-model"
 
     def __init__(self, *, api_key: str = "test-model-key", latency_s: float = 0.0) -> None:
         """Create a stopped server; call :meth:`start` or use it as a context manager."""
@@ -177,17 +178,19 @@ class ScriptedModel:
         self._script: deque[Step] = deque()
         self._completion_ids = itertools.count(1)
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
         self._app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
 
     @property
     def base_url(self) -> str:
         """The ``base_url`` to give the OpenAI client; only valid once started."""
-        if self._port is None:
-            raise RuntimeError("ScriptedModel is not started")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{self.url}/v1"
+
+    def _on_start(self) -> None:
+        self._stopping.clear()
+
+    def _on_stop(self) -> None:
+        # Wake hanging handlers first: uvicorn's graceful shutdown waits for in-flight requests.
+        self._stopping.set()
 
     @property
     def remaining(self) -> int:
@@ -199,67 +202,6 @@ class ScriptedModel:
         """Append ``steps`` to the script; each authorized request consumes one."""
         with self._lock:
             self._script.extend(steps)
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Serve on a free port in a background thread; return once connections are accepted."""
-        if self._thread is not None:
-            raise RuntimeError("ScriptedModel is already started")
-        # Binding here (not in uvicorn) tells us the port up front with no race for it.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", log_level="warning", lifespan="off", ws="none"
-        )
-        server = uvicorn.Server(config)
-        self._stopping.clear()
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="scripted-model", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("ScriptedModel failed to start")
-            time.sleep(0.01)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread; safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        # Wake hanging handlers first: uvicorn's graceful shutdown waits for in-flight requests.
-        self._stopping.set()
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = self._port = None
-
-    def __enter__(self) -> ScriptedModel:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> ScriptedModel:
-        # start()/stop() block briefly; a worker thread keeps the caller's event loop free.
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     async def _chat(self, request: Request) -> JSONResponse:
         try:

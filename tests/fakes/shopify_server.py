@@ -29,13 +29,11 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import deque
@@ -44,10 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -55,6 +51,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tendero.stores.credentials import ShopifyCredentials
+from tests.fakes.threaded import ThreadedServer
 
 API_VERSION = "2026-01"
 MAX_COST = 1000
@@ -203,7 +200,7 @@ class _GraphQLError(Exception):
         self.code = code
 
 
-class FakeShopify:
+class FakeShopify(ThreadedServer):
     """One fake shop. See the module docstring for the rules it enforces.
 
     Attributes:
@@ -219,6 +216,8 @@ class FakeShopify:
         bulk_outcome: status a bulk operation ends in (``COMPLETED``, ``FAILED``...).
         bulk_polls_running: polls answered RUNNING before a bulk operation completes.
     """
+
+    _name = "fake-shopify"
 
     def __init__(
         self,
@@ -271,9 +270,6 @@ class FakeShopify:
         self._used_refresh_tokens: set[str] = set()
         self._codes: dict[str, str] = {}
         self._refund_keys: dict[str, dict[str, Any]] = {}
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
         self._app = Starlette(
             routes=[
                 Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
@@ -281,71 +277,6 @@ class FakeShopify:
                 Route("/bulk/{op_id:int}.jsonl", self._bulk_file, methods=["GET"]),
             ]
         )
-
-    # --- lifecycle ----------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the client's ``base_url``; only valid once started."""
-        if self._port is None:
-            raise RuntimeError("FakeShopify is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Serve on a free port in a background thread; return once it accepts connections."""
-        if self._thread is not None:
-            raise RuntimeError("FakeShopify is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", log_level="warning", lifespan="off", ws="none"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-shopify", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("FakeShopify failed to start")
-            time.sleep(0.01)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
-
-    def stop(self) -> None:
-        """Shut the server down; safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = self._port = None
-
-    def __enter__(self) -> FakeShopify:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeShopify:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     # --- test controls ------------------------------------------------------------------
 

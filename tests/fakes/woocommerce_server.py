@@ -26,7 +26,6 @@ which serve as templates. Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import csv
@@ -36,7 +35,6 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 from collections import Counter, deque
@@ -45,11 +43,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -57,6 +53,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tendero.stores.credentials import WooCommerceCredentials
+from tests.fakes.threaded import ThreadedServer
 
 DEFAULT_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 API_PREFIX = "wc/v3/"
@@ -176,7 +173,7 @@ def _dec(value: Any) -> Decimal:
         return Decimal("0")
 
 
-class FakeWooCommerce:
+class FakeWooCommerce(ThreadedServer):
     """One WooCommerce shop on 127.0.0.1, served by uvicorn in a background thread.
 
     Args:
@@ -196,6 +193,8 @@ class FakeWooCommerce:
         orders_created: ids of orders created through ``POST /orders``.
         throttled: requests refused by the rate limit (``rate_limit_per_s``).
     """
+
+    _name = "fake-woocommerce"
 
     def __init__(
         self,
@@ -253,9 +252,6 @@ class FakeWooCommerce:
         self._refilled = time.monotonic()
         self._not_before = 0.0
         self._lock = threading.RLock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port: int | None = None
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
         self._app = Starlette(
             routes=[
@@ -270,13 +266,6 @@ class FakeWooCommerce:
     # -- lifecycle ----------------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        """The site URL (``base_url`` of the client); only valid once started."""
-        if self._port is None:
-            raise RuntimeError("FakeWooCommerce is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
     def api_url(self) -> str:
         """``{url}/wp-json/wc/v3``."""
         return f"{self.url}/wp-json/wc/v3"
@@ -288,62 +277,6 @@ class FakeWooCommerce:
             consumer_secret=SecretStr(self.consumer_secret),
             webhook_secret=SecretStr(webhook_secret),
         )
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        """Serve on a free port in a background thread; return once it accepts connections."""
-        if self._thread is not None:
-            raise RuntimeError("FakeWooCommerce is already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", log_level="warning", lifespan="off", ws="none"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-woocommerce", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("FakeWooCommerce failed to start")
-            time.sleep(0.01)
-        self._server, self._thread, self._port = server, thread, sock.getsockname()[1]
-
-    def stop(self) -> None:
-        """Shut the server down; safe to call twice."""
-        if self._server is None or self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._server = self._thread = self._port = None
-
-    def __enter__(self) -> FakeWooCommerce:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeWooCommerce:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     # -- scripting ----------------------------------------------------------------------------
 

@@ -288,9 +288,10 @@ async def test_orders_link_customers_replace_items_and_record_status_changes(
         )
     assert orders["o1"].status == "delivered" and orders["o1"].store_status == "completed"
     assert orders["o2"].status == "preparing" and orders["o1"].number == "#o1"
-    assert people[orders["o1"].customer_id].external_id == "u1"  # type: ignore[index]
-    assert people[orders["o1"].customer_id].email == "u1@example.com"  # type: ignore[index]
-    assert people[orders["o2"].customer_id].email == "guest@example.com"  # type: ignore[index]
+    first, guest = orders["o1"].customer_id, orders["o2"].customer_id
+    assert first is not None and guest is not None
+    assert (people[first].external_id, people[first].email) == ("u1", "u1@example.com")
+    assert people[guest].email == "guest@example.com"
     assert len(people) == 2
     assert sorted((q, linked) for _, q, linked in items) == [(2, True), (2, True)]
     assert list(events) == ["placed", "status"]
