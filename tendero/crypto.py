@@ -15,7 +15,9 @@ import os
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _V1 = b"v1"
 _V2 = b"v2"
@@ -30,6 +32,13 @@ class DecryptionError(ValueError):
 def key_id(key: bytes) -> bytes:
     """The 4-byte id written in front of blobs encrypted with ``key``."""
     return hashlib.sha256(key).digest()[:_KEY_ID_BYTES]
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    """A 32-byte subkey of ``secret`` for ``purpose`` (HKDF-SHA256, RFC 5869)."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"tendero:" + purpose.encode()
+    ).derive(secret)
 
 
 class Keyring:

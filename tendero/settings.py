@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tendero.crypto import Keyring
+from tendero.crypto import Keyring, derive_key
 
 # A fixed key is fine for a local demo and unit tests; production refuses it (see validator).
 _DEV_KEY_B64 = base64.urlsafe_b64encode(b"0" * 32).decode()
@@ -78,6 +78,28 @@ class Settings(BaseSettings):
     store_sync_page_size: int = Field(default=250, ge=1, le=250)
     store_http_timeout_s: float = Field(default=30.0, gt=0)
 
+    # E-mail (SMTP). No SMTP_HOST: nothing can be e-mailed (verification codes are refused
+    # with a clear message); `tendero dev` points it at its local mail catcher.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # STARTTLS on a plain connection (port 587), or TLS from the first byte (port 465).
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    mail_from: str = "Tendero <no-reply@tendero.localhost>"
+
+    # Identity verification (VerificationWorkflow).
+    verification_code_ttl_s: int = Field(default=5 * 60, gt=0)
+    verification_max_attempts: int = Field(default=5, ge=1)
+    verification_lock_s: int = Field(default=15 * 60, gt=0)
+    verification_codes_per_hour: int = Field(default=3, ge=1)
+    verification_valid_s: int = Field(default=24 * 60 * 60, gt=0)
+
+    # Agent API (/api/v2) access tokens (JWT, HS256).
+    tendero_jwt_ttl_s: int = Field(default=8 * 60 * 60, gt=0)
+
     checkout_confirm_ttl_s: int = Field(default=30 * 60, gt=0)
     conversation_idle_close_s: int = Field(default=24 * 60 * 60, gt=0)
     conversation_turns_per_run: int = Field(default=200, gt=0)
@@ -116,6 +138,14 @@ class Settings(BaseSettings):
     def secret_key_bytes(self) -> bytes:
         """The 32-byte AES-256 key decoded from ``TENDERO_SECRET_KEY`` (url-safe base64)."""
         return _decode_key(self.tendero_secret_key.get_secret_value(), "TENDERO_SECRET_KEY")
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (``otp``, ``jwt``...), derived from the secret key.
+
+        Each purpose gets its own key (HKDF-SHA256), so an HMAC or a token of one kind can
+        never be replayed as another.
+        """
+        return derive_key(self.secret_key_bytes, purpose)
 
     @property
     def keyring(self) -> Keyring:

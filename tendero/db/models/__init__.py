@@ -13,9 +13,12 @@ from tendero.db.models.integration import (
     SyncCursor,
     SyncRun,
 )
+from tendero.db.models.mail import OutboundEmail
 from tendero.db.models.order import Order, OrderEvent, OrderItem, OrderNumberCounter
 from tendero.db.models.tenant import Tenant
-from tendero.db.models.ticket import Ticket, TicketNumberCounter
+from tendero.db.models.ticket import Ticket, TicketEvent, TicketNumberCounter
+from tendero.db.models.user import User
+from tendero.db.models.verification import Verification
 
 __all__ = [
     "AgentStep",
@@ -34,6 +37,7 @@ __all__ = [
     "OrderEvent",
     "OrderItem",
     "OrderNumberCounter",
+    "OutboundEmail",
     "Product",
     "ProductCategory",
     "ProductVariant",
@@ -42,5 +46,8 @@ __all__ = [
     "SyncRun",
     "Tenant",
     "Ticket",
+    "TicketEvent",
     "TicketNumberCounter",
+    "User",
+    "Verification",
 ]

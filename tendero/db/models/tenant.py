@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ARRAY, Integer, LargeBinary, Numeric, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tendero.db.base import Base, Currency, MoneyAmount, Timestamped, UUIDPk
@@ -16,6 +18,10 @@ class Tenant(UUIDPk, Timestamped, Base):
     ``whatsapp_access_token_enc`` is AES-256-GCM ciphertext (``tendero.crypto``); the plain
     token is never stored. ``tax_rate`` is a fraction (0.0825 = 8.25 %), applied to the
     subtotal. ``checkout_confirm_ttl_s`` overrides ``CHECKOUT_CONFIRM_TTL_S`` when set.
+    ``ticket_sla`` overrides the default SLA per priority
+    (``{"high": {"first_response_s": 3600, "resolution_s": 86400}}``, see
+    ``tendero.support.sla``); ``ticket_auto_close_days`` closes a resolved ticket after that
+    many days without a customer message.
     """
 
     __tablename__ = "tenants"
@@ -44,3 +50,5 @@ class Tenant(UUIDPk, Timestamped, Base):
     openai_api_key_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     whatsapp_phone_number_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     whatsapp_access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ticket_sla: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    ticket_auto_close_days: Mapped[int] = mapped_column(Integer, server_default="7")
