@@ -19,12 +19,16 @@ from temporalio.worker import Worker
 from activities.agent import AgentActivities, AgentToolActivities
 from activities.checkout import CheckoutActivities
 from activities.conversation import ConversationActivities
+from activities.mail import MailActivities
 from activities.messaging import MessagingActivities
 from activities.store_events import StoreEventActivities
 from activities.sync import SyncActivities
+from activities.tickets import TicketActivities
+from activities.verification import VerificationActivities
 from tendero.agent.model import ModelClients
 from tendero.channels.whatsapp.graph import GraphClient
 from tendero.db.engine import make_engine, make_sessionmaker
+from tendero.mail.smtp import Mailer
 from tendero.settings import Settings, get_settings
 from tendero.stores.factory import StoreClients
 from workflows.checkout import CheckoutWorkflow
@@ -32,12 +36,16 @@ from workflows.client import connect, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
 from workflows.store_event import StoreEventWorkflow
 from workflows.store_sync import StoreSyncWorkflow
+from workflows.ticket import TicketWorkflow
+from workflows.verification import VerificationWorkflow
 
 WORKFLOWS: Sequence[type] = (
     ConversationWorkflow,
     CheckoutWorkflow,
     StoreSyncWorkflow,
     StoreEventWorkflow,
+    VerificationWorkflow,
+    TicketWorkflow,
 )
 
 
@@ -60,6 +68,9 @@ def build_activities(
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s, stores)
     sync = SyncActivities(sessions, stores, settings)
     store_events = StoreEventActivities(sessions, stores, client)
+    mailer = Mailer(settings)
+    verification = VerificationActivities(sessions, mailer, settings)
+    tickets = TicketActivities(sessions, mailer)
     return [
         conversation.run_turn,
         messaging.deliver_messages,
@@ -75,6 +86,13 @@ def build_activities(
         sync.finish_sync_run,
         sync.check_store_webhooks,
         store_events.apply_store_event,
+        MailActivities(sessions, mailer).send_email,
+        verification.send_verification_code,
+        verification.check_order_email,
+        verification.record_verification_outcome,
+        tickets.open_ticket,
+        tickets.apply_ticket_change,
+        tickets.notify_ticket_agents,
     ]
 
 

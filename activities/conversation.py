@@ -6,12 +6,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tendero.agent.guided import TurnContext, run_guided_turn
+from tendero.agent.guided import GuidedEngine, TurnContext, run_guided_turn
+from tendero.agent.guided_support import recent_code_window
 from tendero.agent.model import resolve_model_config
 from tendero.agent.router import Route, refresh_conversation, route_message
 from tendero.db.models import Conversation, Customer, Tenant
 from tendero.db.repos.conversations import add_outbound_replies, get_inbound_message
 from tendero.domain.conversation import Owner, TurnInput, TurnMode, TurnResult
+from tendero.identity import VerificationPolicy, latest_code_request
 from tendero.settings import Settings
 
 
@@ -27,6 +29,8 @@ class ConversationActivities:
         """Inject the session factory and settings."""
         self._sessions = sessions
         self._settings = settings
+        self._policy = VerificationPolicy.from_settings(settings)
+        self._otp_key = settings.derived_key("otp")
 
     @activity.defn(name="run_turn")
     async def run_turn(self, data: TurnInput) -> TurnResult:
@@ -71,6 +75,13 @@ class ConversationActivities:
                 message=message,
                 checkout=data.checkout,
                 fallback=data.mode is TurnMode.FALLBACK,
+                verification=self._policy,
+                otp_key=self._otp_key,
+                code_request=await latest_code_request(
+                    session,
+                    conversation_id=conversation.id,
+                    since=message.created_at - recent_code_window(self._policy),
+                ),
             )
             result = None
             if data.mode is TurnMode.ROUTE:
@@ -88,7 +99,11 @@ class ConversationActivities:
                 elif route is Route.ASSISTANT:
                     # A pending quantity prompt no longer applies once the talk moves on.
                     conversation.ui_state = {}
-                    result = TurnResult(agent=True, stage="assistant")
+                    engine = GuidedEngine(ctx)
+                    await engine.support.follow_up()
+                    result = TurnResult(
+                        agent=True, stage="assistant", commands=engine.decision.commands
+                    )
             if result is None:
                 decision = await run_guided_turn(ctx)
                 outbound_ids = await add_outbound_replies(

@@ -20,6 +20,7 @@ from tendero.devstack import (
     resolve_database,
     wait_for_port,
 )
+from tendero.mail.catcher import MailCatcher, find_free_port, maildir
 from tendero.settings import Settings
 
 console = Console()
@@ -55,8 +56,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) -> int:
+def run_dev(
+    settings: Settings, *, port: int, temporal_port: int, ui_port: int, smtp_port: int = 1025
+) -> int:
     """Start Postgres, Temporal, worker and API; block until Ctrl-C; stop all of them.
+
+    Without ``SMTP_HOST``, a mail catcher listens on ``smtp_port`` (another free port when
+    that one is busy) and the worker's mails land in ``{data_dir}/mail`` (``tendero mail``).
 
     SIGTERM stops it like Ctrl-C (and Ctrl-C works even when started from a script that
     ignores SIGINT).
@@ -70,6 +76,7 @@ def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) 
     data_dir.mkdir(parents=True, exist_ok=True)
     postgres: EmbeddedPostgres | None = None
     temporal: TemporalDevServer | None = None
+    catcher: MailCatcher | None = None
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     code = 0
     try:
@@ -93,6 +100,25 @@ def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) 
             # No real Graph API configured: replies go to the built-in sink `tendero chat` reads.
             overrides["WHATSAPP_GRAPH_URL"] = f"http://127.0.0.1:{port}/_sink"
             overrides["TENDERO_SINK_ENABLED"] = "true"
+        mail_line = ""
+        if "smtp_host" not in settings.model_fields_set:
+            # No real SMTP server configured: mails go to the local catcher `tendero mail` reads.
+            catcher = MailCatcher(maildir(data_dir), port=find_free_port(smtp_port))
+            try:
+                catcher.start()
+            except OSError as err:
+                catcher = None
+                raise DevStackError(f"the mail catcher could not start: {err}") from err
+            overrides.update(
+                SMTP_HOST="127.0.0.1",
+                SMTP_PORT=str(catcher.port),
+                SMTP_STARTTLS="false",
+                SMTP_SSL="false",
+            )
+            mail_line = (
+                f"  Mail catcher smtp://127.0.0.1:{catcher.port}   "
+                f"(read them: {_tendero_command()} mail)\n"
+            )
         env = child_env(**overrides)
         log_dir = data_dir / "logs"
         log_dir.mkdir(exist_ok=True)
@@ -118,6 +144,7 @@ def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) 
             f"  API          http://127.0.0.1:{port}   (OpenAPI docs: /docs)\n"
             f"  Webhook      http://127.0.0.1:{port}/webhooks/whatsapp\n"
             f"  Temporal UI  {ui_url}\n"
+            f"{mail_line}"
             f"  Data         {data_dir}/   (logs in {log_dir}/)\n\n"
             f"In another terminal:\n"
             f"  {tendero} demo                          a scripted order, end to end\n"
@@ -145,6 +172,8 @@ def run_dev(settings: Settings, *, port: int, temporal_port: int, ui_port: int) 
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        if catcher is not None:
+            catcher.stop()
         if temporal is not None:
             temporal.stop()
         if postgres is not None:

@@ -45,11 +45,21 @@ with workflow.unsafe.imports_passed_through():
         ProvideCheckoutChoice,
         RefreshCheckout,
         StartCheckout,
+        StartTicket,
+        StartVerification,
+        SubmitVerificationCode,
+        TicketCustomerActivity,
         TurnInput,
         TurnMode,
         TurnResult,
     )
-    from tendero.domain.ids import checkout_workflow_id
+    from tendero.domain.ids import (
+        checkout_workflow_id,
+        ticket_workflow_id,
+        verification_workflow_id,
+    )
+    from tendero.domain.tickets import CustomerActivity, TicketInput
+    from tendero.domain.verification import CodeSubmission, VerificationInput
     from workflows.checkout import CheckoutInput, CheckoutWorkflow, checkout_search_attributes
     from workflows.common import (
         CUSTOMER_ID,
@@ -59,6 +69,8 @@ with workflow.unsafe.imports_passed_through():
         TENANT_ID,
         deliver,
     )
+    from workflows.ticket import TicketWorkflow, ticket_search_attributes
+    from workflows.verification import VerificationWorkflow, verification_search_attributes
 
 # Duplicate signals (a webhook retried after a failed acknowledgement) are dropped by id;
 # the last few hundred ids are plenty for Meta's redelivery pattern.
@@ -201,6 +213,10 @@ class ConversationWorkflow:
         if result.owner is not None:
             self._state.owner = result.owner
         if result.agent:
+            # Only ticket follow-ups ride along a hand-over to the assistant; histories
+            # recorded before them carry no commands here.
+            for command in result.commands:
+                await self._apply(command, message)
             await self._assistant_turn(message, checkout)
             return
         await self._deliver(result.outbound_ids)
@@ -335,6 +351,88 @@ class ConversationWorkflow:
                 )
                 return
             await self._deliver(result.outbound_ids)
+        elif isinstance(command, StartVerification):
+            await self._start_verification(command)
+        elif isinstance(command, SubmitVerificationCode):
+            ref = self._state.conversation
+            await self._signal(
+                verification_workflow_id(ref.tenant_id, ref.conversation_id),
+                "submit",
+                CodeSubmission(
+                    verification_id=command.verification_id,
+                    code_hash=command.code_hash,
+                    message_id=command.message_id,
+                ),
+            )
+        elif isinstance(command, StartTicket):
+            await self._start_ticket(command)
+        elif isinstance(command, TicketCustomerActivity):
+            await self._signal(
+                ticket_workflow_id(self._state.conversation.tenant_id, command.number),
+                "customer_activity",
+                CustomerActivity(
+                    message_id=command.message_id,
+                    kind=command.activity,
+                    media_ids=command.media_ids,
+                    score=command.score,
+                ),
+            )
+
+    async def _start_verification(self, command: StartVerification) -> None:
+        """Run the request; a verification already running for this chat is superseded."""
+        ref = self._state.conversation
+        data = VerificationInput(
+            conversation=ref,
+            verification_id=command.verification_id,
+            level=command.level,
+            code_ttl_s=command.code_ttl_s,
+            max_attempts=command.max_attempts,
+        )
+        workflow_id = verification_workflow_id(ref.tenant_id, ref.conversation_id)
+        # A run may end between our failed start and the signal: then start again, once.
+        for _ in range(2):
+            try:
+                await workflow.start_child_workflow(
+                    VerificationWorkflow.run,
+                    data,
+                    id=workflow_id,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    search_attributes=verification_search_attributes(data),
+                    static_summary=f"{command.level} verification",
+                    static_details=f"Request `{command.verification_id}`",
+                )
+                return
+            except WorkflowAlreadyStartedError:
+                if await self._signal(workflow_id, "supersede", data):
+                    return
+        workflow.logger.error("verification %s could not start", command.verification_id)
+
+    async def _start_ticket(self, command: StartTicket) -> None:
+        ref = self._state.conversation
+        try:
+            await workflow.start_child_workflow(
+                TicketWorkflow.run,
+                TicketInput(
+                    tenant_id=ref.tenant_id, ticket_id=command.ticket_id, number=command.number
+                ),
+                id=ticket_workflow_id(ref.tenant_id, command.number),
+                # A ticket lives for days, far beyond this conversation's run.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=ticket_search_attributes(str(ref.tenant_id), command.number),
+                static_summary=f"Ticket {command.number}",
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("ticket %s already running", command.number)
+
+    async def _signal(self, workflow_id: str, signal: str, arg: object) -> bool:
+        """Signal another workflow; False when it is no longer running."""
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
+        except FailureError:
+            workflow.logger.info("%s is no longer running (%s)", workflow_id, signal)
+            return False
+        return True
 
     async def _start_checkout(self, command: StartCheckout) -> None:
         ref = self._state.conversation

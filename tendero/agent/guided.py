@@ -21,11 +21,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tendero.agent.guided_support import SupportSteps
 from tendero.agent.presets import get_preset
 from tendero.agent.texts import t
 from tendero.catalog import search as catalog_search
 from tendero.catalog.views import ProductDetail, VariantDetail
-from tendero.db.models import Conversation, Customer, Message, Tenant
+from tendero.db.models import Conversation, Customer, Message, Tenant, Verification
 from tendero.db.repos import carts as carts_repo
 from tendero.db.repos import catalog as catalog_repo
 from tendero.db.repos import orders as orders_repo
@@ -42,6 +43,7 @@ from tendero.domain.conversation import (
 )
 from tendero.domain.messages import Button, InboundKind, ListRow, ListSection, Reply
 from tendero.domain.money import Money, format_money, money_locale
+from tendero.identity import REDACTED_CODE, VerificationPolicy
 
 PAGE_SIZE = 9  # WhatsApp lists hold 10 rows; the 10th is "More…" when there are more.
 MAX_QUANTITY = 99
@@ -93,6 +95,11 @@ class TurnContext:
     checkout: CheckoutStatus | None
     # The assistant failed for this message: say so when the guided answer cannot help.
     fallback: bool = False
+    # Identity verification: limits, the ``otp`` key that hashes typed codes, and the
+    # conversation's recent OTP request (a typed 6-digit message is then a code).
+    verification: VerificationPolicy | None = None
+    otp_key: bytes = b""
+    code_request: Verification | None = None
 
 
 @dataclass
@@ -113,6 +120,7 @@ class GuidedEngine:
         self.ctx = ctx
         self.lang = ctx.conversation.language or ctx.tenant.language
         self.decision = TurnDecision(ui_state={})
+        self.support = SupportSteps(self)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -148,6 +156,10 @@ class GuidedEngine:
             await self._catalog_order(content.get("order_items") or [])
         elif kind is InboundKind.TEXT and message.text:
             await self._text_message(message.text)
+            if message.text != REDACTED_CODE:
+                await self.support.follow_up()
+        elif kind is InboundKind.MEDIA and await self.support.media():
+            pass
         else:
             self._text("cannot_read")
             self._menu(greet=False)
@@ -176,6 +188,9 @@ class GuidedEngine:
             "ful": self._fulfilment_handler,
             "pay": self._payment_handler,
             "cancel": self._cancel_handler,
+            "ticket": self._ticket_handler,
+            "tcat": self._ticket_category_handler,
+            "csat": self.support.rate,
         }
         handler = handlers.get(head)
         if handler is None or not await handler(rest):
@@ -184,6 +199,13 @@ class GuidedEngine:
     def _unknown_option(self) -> None:
         self._text("unknown_option")
         self._menu(greet=False)
+
+    async def _ticket_handler(self, _: str) -> bool:
+        self.support.pick_category()
+        return True
+
+    async def _ticket_category_handler(self, rest: str) -> bool:
+        return self.support.ask_description(rest)
 
     async def _menu_handler(self, _: str) -> bool:
         self._menu(greet=True)
@@ -394,6 +416,7 @@ class GuidedEngine:
             or not lowered
             or lowered in GREETINGS | CART_WORDS | HELP_WORDS | CHECKOUT_WORDS
             or _wants_human(lowered)
+            or self.support.owns_text(raw, lowered)
         )
 
     def owns_checkout_text(self, raw: str) -> bool:
@@ -413,9 +436,16 @@ class GuidedEngine:
     def _pending_quantity(self) -> uuid.UUID | None:
         return _uuid(str(self.ctx.conversation.ui_state.get("awaiting_quantity", "")))
 
+    def order_number_in(self, text: str) -> str | None:
+        """The first order number written in ``text``, upper-cased."""
+        number = ORDER_NUMBER.search(text)
+        return None if number is None else number.group(1).upper()
+
     async def _text_message(self, raw: str) -> None:
         text = raw.strip()
         lowered = _normalise(text)
+        if await self.support.handle_code(text):
+            return
         if _is_confirm(text):
             await self._confirm()
             return
@@ -436,10 +466,18 @@ class GuidedEngine:
             await self._show_cart()
             return
         if lowered in HELP_WORDS:
-            self._text("help", example=f"{self.ctx.tenant.order_prefix}-2026-00001")
+            self._say(
+                Reply(
+                    kind="buttons",
+                    body=self._t("help", example=f"{self.ctx.tenant.order_prefix}-2026-00001"),
+                    buttons=self.support.help_buttons(),
+                )
+            )
             return
         if lowered in CHECKOUT_WORDS:
             await self._start_checkout()
+            return
+        if await self.support.handle_text(text, lowered):
             return
         number = ORDER_NUMBER.search(text)
         if number is not None:

@@ -36,7 +36,9 @@ def route_message(ctx: TurnContext, *, owner: Owner, model_configured: bool) -> 
         return Route.GUIDED
     guided = GuidedEngine(ctx)
     if owner in (Owner.WAITING_FOR_HUMAN, Owner.HUMAN):
-        return Route.GUIDED if guided.owns_checkout_text(message.text) else Route.SILENT
+        # A typed verification code is always taken out of the transcript, even then.
+        owned = guided.owns_checkout_text(message.text) or guided.support.owns_code(message.text)
+        return Route.GUIDED if owned else Route.SILENT
     if not model_configured or guided.owns_text(message.text):
         return Route.GUIDED
     return Route.ASSISTANT

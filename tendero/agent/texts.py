@@ -56,6 +56,7 @@ EN: dict[str, str] = {
     "help": "You can:\n• type a product name to search\n• *menu* for the main menu\n"
     "• *cart* to see your cart\n• *checkout* to order\n"
     "• *my orders* or an order number (e.g. {example}) to track an order\n"
+    "• *verify* to see your orders by e-mail\n"
     "• *agent* to talk to a person",
     "handoff_started": "I've asked a person from our team to take over. They will answer "
     "you here soon.",
@@ -123,6 +124,42 @@ EN: dict[str, str] = {
     "event_placed": "placed",
     "invalid_quantity": "Please send a number from 1 to {max}.",
     "address_too_short": "That address looks incomplete. Please type the street, number and city.",
+    # identity verification
+    "verify_ask_email": "To show private details I first need to verify your e-mail. Type the "
+    "e-mail address of your account.",
+    "verify_code_sent": "If {email} belongs to an account at {shop}, we've e-mailed it a 6-digit "
+    "code. Type the code here; it is valid for {minutes} minutes.",
+    "verify_checking": "Checking {email} with order {number}…",
+    "verify_invalid_email": "That doesn't look like an e-mail address. Please type it again "
+    "(for example name@example.com).",
+    "verify_rate_limited": "Too many codes were asked for that address. Please try again in an "
+    "hour.",
+    "verify_locked": "Too many wrong attempts. For your security, please try again in {minutes} "
+    "minutes.",
+    "verify_wrong_code": "That code isn't right. {left} attempts left.",
+    "verify_expired": "That code has expired. Type your e-mail address again to get a new one.",
+    "verify_done": "✅ Verified: {email}.",
+    "verify_already": "You're already verified as {email}.",
+    "verify_mismatch": "That e-mail and order number don't match our records. Please check both "
+    "and try again.",
+    "verify_mail_failed": "Sorry, we can't send the code right now. Please try again later.",
+    "email_orders_none": "No orders found for {email}.",
+    "email_orders": "Orders for {email}:\n{lines}",
+    # support tickets
+    "btn_ticket": "Report a problem",
+    "ticket_pick_category": "What is the problem about?",
+    "ticket_categories_section": "Topics",
+    "ticket_describe": "Please describe the problem in one message. You can send photos too.",
+    "ticket_opened": "🎫 Ticket *{number}* is open. Our team will answer here.",
+    "ticket_assigned": "{agent} from {shop} is now handling your ticket *{number}*.",
+    "ticket_agent_reply": "*{agent}* ({number}): {text}",
+    "ticket_resolved": "Your ticket *{number}* is resolved. How did we do?",
+    "ticket_reopened": "Your ticket *{number}* is open again; our team will follow up here.",
+    "csat_good": "😀 Good",
+    "csat_okay": "😐 Okay",
+    "csat_bad": "😞 Bad",
+    "csat_thanks": "Thank you for your feedback!",
+    "ticket_media_added": "📎 Photo added to ticket *{number}*.",
 }
 
 ES: dict[str, str] = {
@@ -189,6 +226,42 @@ ES: dict[str, str] = {
     "assistant_no_answer": "Lo siento, no logré entenderlo. ¿Puedes decirlo de otra forma? "
     "También puedes escribir *menú* o *agente*.",
     "no_orders": "Aún no tienes pedidos.",
+    # identity verification
+    "verify_ask_email": "Para mostrarte datos privados primero debo verificar tu correo. "
+    "Escribe el correo de tu cuenta.",
+    "verify_code_sent": "Si {email} pertenece a una cuenta de {shop}, le enviamos un código de 6 "
+    "dígitos. Escríbelo aquí; vale {minutes} minutos.",
+    "verify_checking": "Comprobando {email} con el pedido {number}…",
+    "verify_invalid_email": "Eso no parece un correo. Escríbelo de nuevo (por ejemplo "
+    "nombre@ejemplo.com).",
+    "verify_rate_limited": "Se pidieron demasiados códigos para ese correo. Inténtalo de nuevo en "
+    "una hora.",
+    "verify_locked": "Demasiados intentos fallidos. Por tu seguridad, inténtalo de nuevo en "
+    "{minutes} minutos.",
+    "verify_wrong_code": "Ese código no es correcto. Te quedan {left} intentos.",
+    "verify_expired": "Ese código expiró. Escribe tu correo otra vez para recibir uno nuevo.",
+    "verify_done": "✅ Verificado: {email}.",
+    "verify_already": "Ya estás verificado como {email}.",
+    "verify_mismatch": "Ese correo y ese número de pedido no coinciden. Revisa ambos e "
+    "inténtalo de nuevo.",
+    "verify_mail_failed": "Lo siento, ahora no podemos enviar el código. Inténtalo más tarde.",
+    "email_orders_none": "No hay pedidos para {email}.",
+    "email_orders": "Pedidos de {email}:\n{lines}",
+    # support tickets
+    "btn_ticket": "Reportar un problema",
+    "ticket_pick_category": "¿Sobre qué es el problema?",
+    "ticket_categories_section": "Temas",
+    "ticket_describe": "Describe el problema en un mensaje. También puedes enviar fotos.",
+    "ticket_opened": "🎫 El ticket *{number}* está abierto. Nuestro equipo te responderá aquí.",
+    "ticket_assigned": "{agent} de {shop} atiende ahora tu ticket *{number}*.",
+    "ticket_agent_reply": "*{agent}* ({number}): {text}",
+    "ticket_resolved": "Tu ticket *{number}* está resuelto. ¿Cómo lo hicimos?",
+    "ticket_reopened": "Tu ticket *{number}* está abierto de nuevo; nuestro equipo seguirá aquí.",
+    "csat_good": "😀 Bien",
+    "csat_okay": "😐 Regular",
+    "csat_bad": "😞 Mal",
+    "csat_thanks": "¡Gracias por tu opinión!",
+    "ticket_media_added": "📎 Foto añadida al ticket *{number}*.",
 }
 
 CATALOGS = {"en": EN, "es": ES}

@@ -84,13 +84,55 @@ class HandOff(BaseModel):
     kind: Literal["hand_off"] = "hand_off"
 
 
+class StartVerification(BaseModel):
+    """Run a VerificationWorkflow for a recorded request (a ``verifications`` row)."""
+
+    kind: Literal["start_verification"] = "start_verification"
+    verification_id: UUID
+    level: str
+    code_ttl_s: int
+    max_attempts: int
+
+
+class SubmitVerificationCode(BaseModel):
+    """The customer typed a code: pass its keyed hash (never the code) to the verification."""
+
+    kind: Literal["submit_verification_code"] = "submit_verification_code"
+    verification_id: UUID
+    code_hash: str
+    message_id: UUID
+
+
+class StartTicket(BaseModel):
+    """Run the TicketWorkflow of a ticket just recorded."""
+
+    kind: Literal["start_ticket"] = "start_ticket"
+    ticket_id: UUID
+    number: str
+
+
+class TicketCustomerActivity(BaseModel):
+    """Tell a ticket's workflow the customer wrote, sent photos or rated it."""
+
+    kind: Literal["ticket_activity"] = "ticket_activity"
+    number: str
+    message_id: UUID
+    activity: Literal["message", "rating"] = "message"
+    media_ids: list[str] = Field(default_factory=list)
+    score: int | None = None
+
+
 Command = Annotated[
     StartCheckout
     | ProvideCheckoutChoice
     | ConfirmCheckout
     | RefreshCheckout
     | CancelCheckout
-    | HandOff,
+    | HandOff
+    | StartVerification
+    | SubmitVerificationCode
+    | StartTicket
+    | TicketCustomerActivity,
     Field(discriminator="kind"),
 ]
 

@@ -31,3 +31,13 @@ def sync_schedule_id(integration_id: UUID) -> str:
 def store_event_workflow_id(integration_id: UUID, event_id: UUID) -> str:
     """``store-event:{integration}:{event}``: applies one recorded store webhook."""
     return f"store-event:{integration_id}:{event_id}"
+
+
+def verification_workflow_id(tenant_id: UUID, conversation_id: UUID) -> str:
+    """``verify:{tenant}:{conversation}``: one verification at a time per conversation."""
+    return f"verify:{tenant_id}:{conversation_id}"
+
+
+def ticket_workflow_id(tenant_id: UUID, ticket_number: str) -> str:
+    """``ticket:{tenant}:{ticket_number}``."""
+    return f"ticket:{tenant_id}:{ticket_number}"

@@ -2,8 +2,8 @@
 
 Authorization is here, not in the prompt: an order number, phone number or e-mail of
 someone else gets exactly the same answer as one that does not exist. E-mail look-ups need
-a verified e-mail (identity verification is not available yet), so every e-mail gets the
-same refusal, known or not.
+the conversation to be verified for that address (``tendero.identity``: a simple or an OTP
+verification); any other e-mail gets the same refusal, known or not.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from tendero.agent.tools.base import ToolContext, ToolResult
 from tendero.db.repos import orders as orders_repo
 from tendero.domain.phone import to_e164
+from tendero.identity import normalise_email, verified_email
 
 NOT_FOUND = "No order matches that reference for this customer."
 EMAIL_NEEDS_VERIFICATION = (
     NOT_FOUND + " Orders can be looked up by e-mail only after the customer has verified "
-    "that address; look up by order number instead."
+    "that address: ask them to type the e-mail address on its own in a message (the shop "
+    "then e-mails a code), or to look up by order number instead."
 )
 
 
@@ -42,8 +44,20 @@ class GetActiveOrdersArgs(BaseModel):
 async def get_ecommerce_order(ctx: ToolContext, args: GetOrderArgs) -> ToolResult:
     """The customer's own order(s) matching the reference, else the same "not found"."""
     if args.search_type == "email":
-        return ToolResult(content={"found": False, "message": EMAIL_NEEDS_VERIFICATION})
-    if args.search_type == "order_id":
+        email = normalise_email(args.search_value)
+        verified = (
+            None
+            if email is None
+            else await verified_email(
+                ctx.session, conversation_id=ctx.conversation.id, now=ctx.now, email=email
+            )
+        )
+        if verified is None:
+            return ToolResult(content={"found": False, "message": EMAIL_NEEDS_VERIFICATION})
+        orders = await orders_repo.list_email_orders(
+            ctx.session, tenant_id=ctx.tenant.id, email=verified, business_type=ctx.preset.name
+        )
+    elif args.search_type == "order_id":
         order = await orders_repo.get_customer_order(
             ctx.session,
             tenant_id=ctx.tenant.id,

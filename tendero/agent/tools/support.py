@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,7 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from tendero.agent.tools.base import ToolContext, ToolFailure, ToolResult
 from tendero.db.repos import orders as orders_repo
 from tendero.db.repos import tickets as tickets_repo
-from tendero.domain.conversation import HandOff, Owner
+from tendero.domain.conversation import HandOff, Owner, StartTicket
+
+# Photos the customer sent this long before the ticket are taken as its evidence.
+RECENT_PHOTOS = timedelta(minutes=30)
 
 
 class CreateTicketArgs(BaseModel):
@@ -83,8 +87,12 @@ async def create_ticket_report(ctx: ToolContext, args: CreateTicketArgs) -> Tool
         priority=args.priority,
         source="assistant",
         now=ctx.now,
+        media_ids=await tickets_repo.recent_media_ids(
+            ctx.session, conversation_id=ctx.conversation.id, since=ctx.now - RECENT_PHOTOS
+        ),
     )
     return ToolResult(
+        commands=[StartTicket(ticket_id=ticket.id, number=ticket.number)],
         content={
             "ticket_number": ticket.number,
             "status": "open",
@@ -94,7 +102,7 @@ async def create_ticket_report(ctx: ToolContext, args: CreateTicketArgs) -> Tool
             if args.order_reference
             else None,
             "noun": ctx.preset.noun(ctx.language),
-        }
+        },
     )
 
 

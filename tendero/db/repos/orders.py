@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tendero.db.models import Order, OrderEvent, OrderItem, OrderNumberCounter
+from tendero.db.models import Customer, Order, OrderEvent, OrderItem, OrderNumberCounter
 from tendero.db.repos.numbers import next_number
 
 
@@ -163,6 +163,32 @@ async def list_customer_orders(
         query = query.where(Order.business_type == business_type)
     if active_only:
         query = query.where(Order.status.not_in(FINISHED_STATUSES))
+    found = await session.execute(
+        query.order_by(Order.created_at.desc(), Order.number.desc()).limit(limit)
+    )
+    return [await _view(session, order) for order in found.scalars()]
+
+
+async def list_email_orders(
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    email: str,
+    limit: int = 5,
+    business_type: str | None = None,
+) -> list[OrderView]:
+    """The most recent orders of the tenant's customers with ``email`` (lower-cased).
+
+    Only for a conversation verified for that address (``tendero.identity``).
+    """
+    query = (
+        select(Order)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.tenant_id == tenant_id, Customer.tenant_id == tenant_id)
+        .where(Customer.email == email)
+    )
+    if business_type is not None:
+        query = query.where(Order.business_type == business_type)
     found = await session.execute(
         query.order_by(Order.created_at.desc(), Order.number.desc()).limit(limit)
     )

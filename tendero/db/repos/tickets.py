@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tendero.db.models import Order, Ticket, TicketNumberCounter
+from tendero.db.models import Message, Order, Ticket, TicketNumberCounter
 from tendero.db.repos.numbers import next_number
 
 
@@ -40,8 +40,13 @@ async def create_ticket(
     priority: str,
     source: str,
     now: datetime,
+    media_ids: list[str] | None = None,
 ) -> Ticket:
-    """Number and insert a new ``open`` ticket (the caller owns the transaction)."""
+    """Number and insert a new ``open`` ticket (the caller owns the transaction).
+
+    ``media_ids`` are WhatsApp media ids of photos the customer sent for it. The ticket's
+    TicketWorkflow (started by the caller) sets its SLA deadlines and records ``created``.
+    """
     number = await next_number(
         session, TicketNumberCounter, tenant_id=tenant_id, prefix=prefix, year=now.year
     )
@@ -58,6 +63,7 @@ async def create_ticket(
         priority=priority,
         status="open",
         source=source,
+        media_ids=list(media_ids or []),
     )
     session.add(ticket)
     await session.flush()
@@ -103,3 +109,20 @@ async def list_customer_tickets(
         )
         for ticket, order_number in rows.all()
     ]
+
+
+async def recent_media_ids(
+    session: AsyncSession, *, conversation_id: uuid.UUID, since: datetime
+) -> list[str]:
+    """WhatsApp media ids of the photos (and other media) the customer sent since ``since``."""
+    found = await session.execute(
+        select(Message.content["media_id"].astext)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "in",
+            Message.kind == "media",
+            Message.created_at >= since,
+        )
+        .order_by(Message.created_at)
+    )
+    return [media_id for media_id in found.scalars() if media_id]

@@ -1,0 +1,1 @@
+"""Tests of tendero.mail and the send_email activity."""
