@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
+import logging
 import os
 import socket
 import threading
@@ -91,6 +92,8 @@ class MailCatcher:
         if self._controller is not None:
             raise RuntimeError("the mail catcher is already started")
         self.directory.mkdir(parents=True, exist_ok=True)
+        # aiosmtpd logs every received line at DEBUG ("mail.log"): codes must not reach logs.
+        logging.getLogger("mail.log").setLevel(logging.INFO)
         controller = Controller(
             _SaveHandler(self.directory),
             hostname=self.host,
