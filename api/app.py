@@ -9,13 +9,16 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.routes import (
+    agent_users,
     api_keys,
+    ecommerce,
     health,
     integrations,
     operator,
     shopify_oauth,
     sink,
     store_webhooks,
+    tickets,
     whatsapp,
 )
 from tendero.db.engine import make_engine, make_sessionmaker
@@ -67,6 +70,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(api_keys.router)
     app.include_router(integrations.router)
     app.include_router(shopify_oauth.router)
+    app.include_router(agent_users.router)
+    app.include_router(ecommerce.router)
+    app.include_router(tickets.router)
     if settings.tendero_sink_enabled:
         app.include_router(sink.router)
     return app

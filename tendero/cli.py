@@ -42,13 +42,22 @@ def dev(
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port.")] = 8233,
+    smtp_port: Annotated[
+        int, typer.Option(help="Mail catcher port (unless SMTP_HOST is set).")
+    ] = 1025,
 ) -> None:
     """Run the whole stack: Postgres, Temporal (+UI), migrations, demo shop, worker, API."""
     from tendero.devrun import run_dev
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     raise typer.Exit(
-        run_dev(get_settings(), port=port, temporal_port=temporal_port, ui_port=ui_port)
+        run_dev(
+            get_settings(),
+            port=port,
+            temporal_port=temporal_port,
+            ui_port=ui_port,
+            smtp_port=smtp_port,
+        )
     )
 
 
@@ -263,6 +272,39 @@ def demo(
 
 
 @app.command()
+def mail(
+    last: Annotated[int, typer.Option("--last", min=1, help="How many mails to list.")] = 10,
+    all_bodies: Annotated[
+        bool,
+        typer.Option("--all-bodies", help="Print every listed mail's text, not only the newest."),
+    ] = False,
+) -> None:
+    """Show the mails caught by `tendero dev`'s local mail catcher, newest first."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from tendero.mail.catcher import list_caught, maildir
+
+    folder = maildir(get_settings().tendero_data_dir)
+    caught = list_caught(folder, limit=last)
+    if not caught:
+        console.print(
+            f"no mail caught yet in {folder}/; `tendero dev` runs the catcher on "
+            "127.0.0.1:1025 (change it with --smtp-port)"
+        )
+        return
+    # Text(...) everywhere: mails are not rich markup ("[urgent] ..." must show as typed).
+    table = Table("received (UTC)", "to", "subject")
+    for item in caught:
+        received = item.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(received, Text(item.to), Text(item.subject))
+    console.print(table)
+    for item in caught if all_bodies else caught[:1]:
+        console.rule(Text.assemble(item.subject, (f"  ({item.path.name})", "dim")))
+        console.print(Text(item.text))
+
+
+@app.command()
 def sync(
     integration: Annotated[str, typer.Option(help="Integration id (see the integrations API).")],
     resource: Annotated[
@@ -343,6 +385,83 @@ def secrets_rotate() -> None:
             f"{report.rewritten} secrets re-encrypted, {report.current} already under the "
             "current key. The previous keys can now be removed."
         )
+
+    _with_database(settings, run)
+
+
+user_app = typer.Typer(
+    help="Users of the agent API: a shop's admins and agents.", no_args_is_help=True
+)
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("create")
+def user_create(
+    slug: Annotated[str, typer.Argument(help="The shop's slug.")],
+    email: Annotated[str, typer.Argument(help="The user's e-mail (the login).")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    role: Annotated[str, typer.Option("--role", help="admin or agent.")],
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="At least 10 characters; asked (hidden) when omitted."),
+    ] = None,
+) -> None:
+    """Create a user of the agent API (/api/v2) in a shop."""
+    from tendero.catalog.tenants import get_tenant_by_slug
+    from tendero.users import ROLES, UserError, create_user
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"use one of {', '.join(ROLES)}", param_hint="--role")
+    secret = password
+    if secret is None:
+        secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = get_settings()
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session, session.begin():
+            tenant = await get_tenant_by_slug(session, slug)
+            if tenant is None:
+                console.print(f"[red]no tenant {slug!r}[/red]")
+                raise typer.Exit(1)
+            try:
+                user = await create_user(
+                    session,
+                    tenant_id=tenant.id,
+                    email=email,
+                    name=name,
+                    role=role,
+                    password=secret,
+                )
+            except UserError as err:
+                console.print(f"[red]{err}[/red]")
+                raise typer.Exit(1) from err
+        console.print(f"created {user.role} [bold]{user.id}[/bold] in shop {slug}")
+
+    _with_database(settings, run)
+
+
+@user_app.command("list")
+def user_list(slug: Annotated[str, typer.Argument(help="The shop's slug.")]) -> None:
+    """List a shop's agent API users (inactive ones included)."""
+    from rich.table import Table
+
+    from tendero.catalog.tenants import get_tenant_by_slug
+    from tendero.users import list_users
+
+    settings = get_settings()
+
+    async def run(sessions: Sessions) -> None:
+        async with sessions() as session:
+            tenant = await get_tenant_by_slug(session, slug)
+            if tenant is None:
+                console.print(f"[red]no tenant {slug!r}[/red]")
+                raise typer.Exit(1)
+            users = await list_users(session, tenant.id)
+        table = Table("id", "e-mail", "name", "role", "active", "last login")
+        for u in users:
+            last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "-"
+            table.add_row(str(u.id), u.email, u.name, u.role, "yes" if u.active else "no", last)
+        console.print(table)
 
     _with_database(settings, run)
 

@@ -356,11 +356,18 @@ class TicketWorkflow:
         ticket = self._opened()
         now = workflow.now()
         if ticket.state is TicketState.RESOLVED:
-            if ticket.resolved_at is not None and now >= ticket.resolved_at + timedelta(
-                seconds=ticket.auto_close_s
-            ):
+            close_at = (
+                None
+                if ticket.resolved_at is None
+                else ticket.resolved_at + timedelta(seconds=ticket.auto_close_s)
+            )
+            if close_at is not None and now >= close_at:
                 await self._change(
-                    kind="auto_closed", actor="system", state=TicketState.CLOSED, closed_at=now
+                    kind="auto_closed",
+                    actor="system",
+                    state=TicketState.CLOSED,
+                    closed_at=close_at,
+                    at=close_at,
                 )
                 ticket.state = TicketState.CLOSED
             return
@@ -380,11 +387,16 @@ class TicketWorkflow:
 
     async def _breach(self, sla: str, due: datetime) -> None:
         ticket = self._opened()
-        now = workflow.now()
+        # The breach happened at the deadline, whenever this task runs; the new clocks start
+        # there too, so a late worker never grants extra time.
+        now = due
         previous = ticket.priority
         raised = next_priority(previous)
         await self._change(
-            kind="sla_breached", actor="system", data={"sla": sla, "due_at": due.isoformat()}
+            kind="sla_breached",
+            actor="system",
+            data={"sla": sla, "due_at": due.isoformat()},
+            at=due,
         )
         ticket.escalations += 1
         if raised is None:

@@ -55,6 +55,8 @@ AWAIT_TICKET = "ticket_description"
 # States in which a customer's message is news for the ticket's workflow.
 FOLLOW_UP_STATES = ("waiting_on_customer", "resolved")
 SUBJECT_CHARS = 80
+# "my e-mail is ana@example.com", "mi correo es ...": a few words around the address.
+MAX_WORDS_AROUND_EMAIL = 4
 
 
 class SupportSteps:
@@ -95,8 +97,24 @@ class SupportSteps:
             self.owns_code(raw)
             or awaiting in (AWAIT_EMAIL, AWAIT_TICKET)
             or lowered in VERIFY_WORDS
-            or find_email(raw) is not None
+            or self._email_request(raw) is not None
         )
+
+    def _email_request(self, raw: str) -> str | None:
+        """The e-mail of a message that is about little else ("my email is ana@x.com").
+
+        A longer sentence that merely contains an address (a question for the assistant,
+        or an attempt to look up someone else) does not start a verification.
+        """
+        email = find_email(raw)
+        if email is None:
+            return None
+        rest = raw.lower().replace(email, " ")
+        number = self.engine.order_number_in(raw)
+        if number is not None:
+            rest = rest.replace(number.lower(), " ")
+        words = [w for w in rest.replace(",", " ").replace(":", " ").split() if w.isalpha()]
+        return email if len(words) <= MAX_WORDS_AROUND_EMAIL else None
 
     async def handle_code(self, raw: str) -> bool:
         """A typed code while an OTP request is recent: hash it, keep it out of the chat."""
@@ -129,7 +147,7 @@ class SupportSteps:
         if awaiting == AWAIT_TICKET:
             await self._open_ticket(raw)
             return True
-        email = find_email(raw)
+        email = self._email_request(raw)
         if email is not None:
             number = self.engine.order_number_in(raw)
             level = Level.SIMPLE if number else Level.OTP

@@ -36,7 +36,9 @@ async def world(
     **overrides: Any,
 ) -> AsyncIterator[tuple[Stack, Shop, SmtpSink]]:
     shop = await make_shop(sessionmaker)
-    await seed_order(sessionmaker, shop, digits="15550007777", number=ORDER, email="ana@example.com")
+    await seed_order(
+        sessionmaker, shop, digits="15550007777", number=ORDER, email="ana@example.com"
+    )
     with SmtpSink() as smtp:
         async with running_stack(
             temporal_env.client,
