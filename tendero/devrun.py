@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tendero.devseed import DemoLogins
 from tendero.devstack import (
     DevStackError,
     EmbeddedPostgres,
@@ -26,10 +27,13 @@ from tendero.settings import Settings
 console = Console()
 
 
-async def _prepare(database_url: str, temporal_address: str, settings: Settings) -> str:
-    """Register search attributes and seed the demo shop; returns the demo shop's name."""
+async def _prepare(
+    database_url: str, temporal_address: str, settings: Settings
+) -> tuple[str, DemoLogins]:
+    """Register search attributes, seed the demo shop; its name and the demo logins."""
     from tendero.catalog.tenants import seed_demo_shop
     from tendero.db.engine import make_engine, make_sessionmaker
+    from tendero.devseed import seed_demo_support
     from workflows.client import connect, ensure_search_attributes
 
     client = await connect(temporal_address, settings.temporal_namespace)
@@ -38,7 +42,7 @@ async def _prepare(database_url: str, temporal_address: str, settings: Settings)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             tenant = await seed_demo_shop(session, settings=settings)
-            return tenant.name
+            return tenant.name, await seed_demo_support(session, tenant)
     finally:
         await engine.dispose()
 
@@ -93,7 +97,7 @@ def run_dev(
         else:
             temporal_address, ui_url = settings.temporal_address, settings.temporal_ui_url
         with console.status("preparing the demo shop…"):
-            shop = asyncio.run(_prepare(database_url, temporal_address, settings))
+            shop, logins = asyncio.run(_prepare(database_url, temporal_address, settings))
 
         overrides = {"DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
         if "whatsapp_graph_url" not in settings.model_fields_set:
@@ -148,7 +152,13 @@ def run_dev(
             f"  Data         {data_dir}/   (logs in {log_dir}/)\n\n"
             f"In another terminal:\n"
             f"  {tendero} demo                          a scripted order, end to end\n"
-            f"  {tendero} chat --phone +15551234567     chat as a WhatsApp customer\n\n"
+            f"  {tendero} chat --phone +15551234567     chat as a WhatsApp customer\n"
+            f"  {tendero} mail                          read the caught e-mails\n\n"
+            f"Try: in the chat type [bold]{logins.customer_email}[/bold], read the code with "
+            f"`{tendero} mail`, type it: {logins.order_number} is shown.\n"
+            f"Agent API: POST /api/v2/auth/token with tenant [bold]demo[/bold], e-mail "
+            f"[bold]{logins.agent_email}[/bold], password [bold]{logins.agent_password}[/bold] "
+            "(README: Support tickets).\n\n"
             "Press Ctrl-C to stop."
         )
         while True:
