@@ -93,7 +93,7 @@ class MailCatcher:
             raise RuntimeError("the mail catcher is already started")
         self.directory.mkdir(parents=True, exist_ok=True)
         # aiosmtpd logs every received line at DEBUG ("mail.log"): codes must not reach logs.
-        logging.getLogger("mail.log").setLevel(logging.INFO)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         controller = Controller(
             _SaveHandler(self.directory),
             hostname=self.host,
