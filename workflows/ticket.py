@@ -93,6 +93,7 @@ class TicketWorkflow:
         self._lock = asyncio.Lock()
         # Bumped by every change, so the main loop recomputes its timers.
         self._version = 0
+        self._seen = 0
 
     # -- queries, updates, signals -----------------------------------------------------------
 
@@ -242,13 +243,12 @@ class TicketWorkflow:
         ticket = self._opened()
         self._show()
         while not self._closed():
-            seen = self._version
+            self._seen = self._version
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(deadline - workflow.now(), timedelta(0))
             try:
                 await workflow.wait_condition(
-                    lambda seen=seen: bool(self._inbox) or self._version != seen,  # type: ignore[misc]
-                    timeout=timeout,
+                    lambda: bool(self._inbox) or self._version != self._seen, timeout=timeout
                 )
             except TimeoutError:
                 pass
