@@ -100,6 +100,34 @@ class Settings(BaseSettings):
     # Agent API (/api/v2) access tokens (JWT, HS256).
     tendero_jwt_ttl_s: int = Field(default=8 * 60 * 60, gt=0)
 
+    # Abandoned-cart recovery defaults; each tenant may override them (tenants.cart_recovery).
+    # Steps are seconds after the cart's last change: a chat nudge, then up to 3 e-mails.
+    cart_recovery_enabled: bool = True
+    cart_recovery_nudge_after_s: int = Field(default=5 * 60, gt=0)
+    cart_recovery_email_after_s: str = "3600,86400,259200"
+    # Discount of each e-mail step, in percent ("0" for none); codes expire after the TTL.
+    cart_recovery_discount_percents: str = "0,10,15"
+    cart_recovery_code_ttl_s: int = Field(default=7 * 24 * 60 * 60, gt=0)
+
+    # Privacy: default retention of conversations and transcripts (tenants.retention_days),
+    # and when the daily retention sweep runs (UTC hour).
+    retention_days: int = Field(default=30, ge=1)
+    retention_hour_utc: int = Field(default=3, ge=0, le=23)
+
+    # Abuse limits: hits per fixed window; over the limit an inbound message is kept but not
+    # answered (one slow-down notice per window), an HTTP call gets 429 with Retry-After.
+    rate_inbound_per_customer: int = Field(default=20, ge=1)
+    rate_inbound_per_tenant: int = Field(default=600, ge=1)
+    rate_inbound_window_s: int = Field(default=60, gt=0)
+    rate_api_per_principal: int = Field(default=300, ge=1)
+    rate_api_window_s: int = Field(default=60, gt=0)
+    rate_login_per_account: int = Field(default=10, ge=1)
+    rate_login_window_s: int = Field(default=15 * 60, gt=0)
+    rate_verification_per_tenant: int = Field(default=200, ge=1)
+    rate_verification_window_s: int = Field(default=60 * 60, gt=0)
+    # Messages from one customer arriving within this window of each other are one turn.
+    burst_merge_window_ms: int = Field(default=1500, ge=0, le=10_000)
+
     checkout_confirm_ttl_s: int = Field(default=30 * 60, gt=0)
     conversation_idle_close_s: int = Field(default=24 * 60 * 60, gt=0)
     conversation_turns_per_run: int = Field(default=200, gt=0)

@@ -41,3 +41,17 @@ def verification_workflow_id(tenant_id: UUID, conversation_id: UUID) -> str:
 def ticket_workflow_id(tenant_id: UUID, ticket_number: str) -> str:
     """``ticket:{tenant}:{ticket_number}``."""
     return f"ticket:{tenant_id}:{ticket_number}"
+
+
+def cart_recovery_workflow_id(tenant_id: UUID, cart_id: UUID) -> str:
+    """``cart-recovery:{tenant}:{cart}``."""
+    return f"cart-recovery:{tenant_id}:{cart_id}"
+
+
+def privacy_workflow_id(tenant_id: UUID, request_id: UUID) -> str:
+    """``privacy:{tenant}:{request}``: one export or deletion of one customer's data."""
+    return f"privacy:{tenant_id}:{request_id}"
+
+
+RETENTION_SCHEDULE_ID = "retention"
+"""The one Temporal Schedule that runs the retention sweep over every tenant."""

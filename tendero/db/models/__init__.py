@@ -15,6 +15,8 @@ from tendero.db.models.integration import (
 )
 from tendero.db.models.mail import OutboundEmail
 from tendero.db.models.order import Order, OrderEvent, OrderItem, OrderNumberCounter
+from tendero.db.models.privacy import Consent, PrivacyRequest, RateLimitHit
+from tendero.db.models.recovery import CartRecovery, Coupon
 from tendero.db.models.tenant import Tenant
 from tendero.db.models.ticket import Ticket, TicketEvent, TicketNumberCounter
 from tendero.db.models.user import User
@@ -26,8 +28,11 @@ __all__ = [
     "ApiKey",
     "Cart",
     "CartItem",
+    "CartRecovery",
     "Category",
+    "Consent",
     "Conversation",
+    "Coupon",
     "Customer",
     "InboundEvent",
     "Integration",
@@ -38,9 +43,11 @@ __all__ = [
     "OrderItem",
     "OrderNumberCounter",
     "OutboundEmail",
+    "PrivacyRequest",
     "Product",
     "ProductCategory",
     "ProductVariant",
+    "RateLimitHit",
     "StoreEvent",
     "SyncCursor",
     "SyncRun",

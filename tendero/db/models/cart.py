@@ -34,6 +34,9 @@ class Cart(UUIDPk, Timestamped, Base):
     status: Mapped[str] = mapped_column(String(16), server_default="open")
     version: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # A discount code applied to this cart (a recovery code, or one the customer typed);
+    # checked again and redeemed when the order is placed.
+    discount_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class CartItem(UUIDPk, Base):

@@ -54,6 +54,9 @@ class Order(UUIDPk, Timestamped, Base):
     delivery_fee: Mapped[MoneyAmount]
     tax: Mapped[MoneyAmount]
     total: Mapped[MoneyAmount]
+    # Subtracted from subtotal + delivery before tax; ``discount_code`` names the coupon.
+    discount: Mapped[MoneyAmount] = mapped_column(server_default="0")
+    discount_code: Mapped[str | None] = mapped_column(String(64))
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(6, 5))
     source: Mapped[str] = mapped_column(String(8), server_default="chat")
     external_id: Mapped[str | None] = mapped_column(String(100))

@@ -52,3 +52,7 @@ class Tenant(UUIDPk, Timestamped, Base):
     whatsapp_access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     ticket_sla: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     ticket_auto_close_days: Mapped[int] = mapped_column(Integer, server_default="7")
+    # Overrides of the cart-recovery schedule and discounts (tendero.recovery.RecoveryPolicy).
+    cart_recovery: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    # Conversations and transcripts older than this are deleted by the retention schedule.
+    retention_days: Mapped[int] = mapped_column(Integer, server_default="30")
