@@ -7,6 +7,7 @@ the same task queue.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,8 @@ from activities.checkout import CheckoutActivities
 from activities.conversation import ConversationActivities
 from activities.mail import MailActivities
 from activities.messaging import MessagingActivities
+from activities.privacy import PrivacyActivities, RetentionActivities
+from activities.recovery import RecoveryActivities, RecoveryTrigger
 from activities.store_events import StoreEventActivities
 from activities.sync import SyncActivities
 from activities.tickets import TicketActivities
@@ -32,8 +35,12 @@ from tendero.mail.smtp import Mailer
 from tendero.settings import Settings, get_settings
 from tendero.stores.factory import StoreClients
 from workflows.checkout import CheckoutWorkflow
-from workflows.client import connect, ensure_search_attributes
+from workflows.client import connect, data_converter, ensure_search_attributes
 from workflows.conversation import ConversationWorkflow
+from workflows.privacy import PrivacyDeleteWorkflow, PrivacyExportWorkflow, start_privacy_workflow
+from workflows.recovery import AbandonedCartWorkflow
+from workflows.retention import RetentionWorkflow
+from workflows.schedules import ensure_retention_schedule
 from workflows.store_event import StoreEventWorkflow
 from workflows.store_sync import StoreSyncWorkflow
 from workflows.ticket import TicketWorkflow
@@ -46,6 +53,10 @@ WORKFLOWS: Sequence[type] = (
     StoreEventWorkflow,
     VerificationWorkflow,
     TicketWorkflow,
+    AbandonedCartWorkflow,
+    PrivacyExportWorkflow,
+    PrivacyDeleteWorkflow,
+    RetentionWorkflow,
 )
 
 
@@ -61,16 +72,20 @@ def build_activities(
     """Every activity, bound to its injected clients (``store_http`` defaults to ``graph_http``)."""
     graph = GraphClient(graph_http, settings.whatsapp_graph_url, settings.whatsapp_api_version)
     models = model_clients or ModelClients(timeout_s=settings.openai_timeout_s)
-    conversation = ConversationActivities(sessions, settings)
+    recovery_trigger = RecoveryTrigger(sessions, client, settings)
+    conversation = ConversationActivities(sessions, settings, recovery=recovery_trigger)
     agent = AgentActivities(sessions, settings, models)
     messaging = MessagingActivities(sessions, graph, settings.keyring)
     stores = StoreClients(sessions, store_http or graph_http, settings)
     checkout = CheckoutActivities(sessions, client, settings.checkout_confirm_ttl_s, stores)
     sync = SyncActivities(sessions, stores, settings)
-    store_events = StoreEventActivities(sessions, stores, client)
+    store_events = StoreEventActivities(
+        sessions, stores, client, functools.partial(start_privacy_workflow, client)
+    )
     mailer = Mailer(settings)
     verification = VerificationActivities(sessions, mailer, settings)
     tickets = TicketActivities(sessions, mailer)
+    recovery = RecoveryActivities(sessions, mailer, settings, stores)
     return [
         conversation.run_turn,
         messaging.deliver_messages,
@@ -80,7 +95,7 @@ def build_activities(
         checkout.confirm_checkout,
         agent.model_step,
         agent.set_owner,
-        *AgentToolActivities(sessions).all(),
+        *AgentToolActivities(sessions, recovery=recovery_trigger).all(),
         sync.start_sync_run,
         sync.sync_batch,
         sync.finish_sync_run,
@@ -93,6 +108,11 @@ def build_activities(
         tickets.open_ticket,
         tickets.apply_ticket_change,
         tickets.notify_ticket_agents,
+        recovery.start_cart_recovery,
+        recovery.cart_recovery_step,
+        recovery.finish_cart_recovery,
+        *PrivacyActivities(sessions, client).all(),
+        *RetentionActivities(sessions, client).all(),
     ]
 
 
@@ -128,8 +148,15 @@ async def main(settings: Settings | None = None) -> None:
     if settings.database_url is None or settings.temporal_address is None:
         raise SystemExit("DATABASE_URL and TEMPORAL_ADDRESS must be set (or use `tendero dev`)")
     engine = make_engine(settings.database_url)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(
+        settings.temporal_address,
+        settings.temporal_namespace,
+        data_converter=data_converter(settings),
+    )
     await ensure_search_attributes(client)
+    await ensure_retention_schedule(
+        client, hour_utc=settings.retention_hour_utc, task_queue=settings.temporal_task_queue
+    )
     store_timeout = httpx.Timeout(settings.store_http_timeout_s)
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(15.0)) as http,

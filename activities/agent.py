@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.recovery import RecoveryTrigger
 from tendero.agent import context as agent_context
 from tendero.agent.model import (
     ModelClients,
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4096
 # More calls than this in one round are answered with an error instead of being run.
 MAX_CALLS_PER_ROUND = 8
+# Tools that change the cart: the cart's recovery drip hears of it after they commit.
+CART_TOOLS = frozenset({"add_to_cart"})
 
 
 async def _inbound(session: AsyncSession, ref: ConversationRef, message_id: Any) -> Message:
@@ -361,13 +364,27 @@ class AgentToolActivities:
 
     Args:
         sessions: database session factory.
+        recovery: signals the cart's AbandonedCartWorkflow after a cart tool (``None``: never).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        """Inject the session factory."""
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        recovery: RecoveryTrigger | None = None,
+    ) -> None:
+        """Inject the session factory and the cart-recovery trigger."""
         self._sessions = sessions
+        self._recovery = recovery
 
     async def _run(self, data: ToolCallInput, name: str) -> ToolOutcome:
+        """Run the tool (``_call``); after a cart tool's commit, update the cart's drip."""
+        outcome = await self._call(data, name)
+        if self._recovery is not None and name in CART_TOOLS:
+            ref = data.conversation
+            await self._recovery.customer_changed(ref.tenant_id, ref.customer_id)
+        return outcome
+
+    async def _call(self, data: ToolCallInput, name: str) -> ToolOutcome:
         """Run a stored tool call once, as the conversation's customer.
 
         The tool's writes, its result for the model and the outcome for the workflow

@@ -11,8 +11,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.recovery import signal_checked_out
 from tendero.agent.texts import t
-from tendero.checkout.pricing import price_summary
+from tendero.checkout.pricing import Discount, price_summary
+from tendero.db.base import utcnow
 from tendero.db.models import Cart, Conversation, Tenant
 from tendero.db.repos.carts import load_cart
 from tendero.db.repos.conversations import add_outbound_replies
@@ -28,6 +30,7 @@ from tendero.domain.checkout import ConfirmAck, ConfirmRequest, Fulfilment, Plac
 from tendero.domain.messages import Button, ListRow, ListSection, Reply
 from tendero.domain.money import Money, format_money, money_locale
 from tendero.errors import CheckoutError, EmptyCartError, OutOfStockError, StoreError
+from tendero.recovery import check_coupon
 from tendero.stores.base import StoreConnector
 from tendero.stores.factory import StoreClients
 from tendero.stores.integrations import connected_integration
@@ -85,6 +88,21 @@ class CheckoutActivities:
             return SummaryResult(problem="out_of_stock", unavailable=unavailable, **common)
         if data.choices.fulfilment is None or data.choices.payment_method is None:
             return SummaryResult(**common)
+        discount: Discount | None = None
+        refused: str | None = None
+        if cart.discount_code:
+            async with self._sessions() as session:
+                checked = await check_coupon(
+                    session,
+                    tenant_id=ref.tenant_id,
+                    code=cart.discount_code,
+                    cart_id=cart.id,
+                    now=utcnow(),
+                )
+            if isinstance(checked, Discount):
+                discount = checked
+            else:
+                refused = checked
         try:
             summary = price_summary(
                 cart=view,
@@ -92,6 +110,8 @@ class CheckoutActivities:
                 currency=tenant.currency,
                 tax_rate=tenant.tax_rate,
                 delivery_fee=tenant.delivery_fee,
+                discount=discount,
+                discount_refused=refused,
             )
         except EmptyCartError:
             return SummaryResult(problem="empty", **common)
@@ -120,6 +140,11 @@ class CheckoutActivities:
     async def place_order(self, data: PlaceOrderInput) -> PlacedOrder:
         """Create the order through the tenant's store connector, exactly once.
 
+        Then the cart's recovery drip is credited with the order (when a step had gone
+        out) and its workflow told ``checked_out``. A discount code on the summary is
+        redeemed in the order's transaction; one used up meanwhile is a ``PriceChanged``
+        (the customer gets a new summary without it).
+
         Raises:
             ApplicationError: ``OutOfStock`` (details: the unavailable lines),
                 ``PriceChanged``, ``CartChanged``, ``NotFound``: not retryable.
@@ -127,7 +152,7 @@ class CheckoutActivities:
         ref = data.conversation
         store = await self._connector(ref.tenant_id)
         try:
-            return await store.create_order(
+            placed = await store.create_order(
                 customer_id=ref.customer_id,
                 summary=data.summary,
                 idempotency_key=data.idempotency_key,
@@ -146,6 +171,15 @@ class CheckoutActivities:
                 type=err.code,
                 non_retryable=not err.retryable,
             ) from None
+        # The order is written (a retry finds it again): credit and stop the cart's drip.
+        await signal_checked_out(
+            self._client,
+            self._sessions,
+            tenant_id=ref.tenant_id,
+            cart_id=data.summary.cart_id,
+            order_id=placed.order_id,
+        )
+        return placed
 
     async def _connector(self, tenant_id: Any) -> StoreConnector:
         """The tenant's connected store when it has one, else our own catalog."""
@@ -256,6 +290,15 @@ def _checkout_replies(tenant: Tenant, language: str, data: CheckoutMessageInput)
         else:
             fulfilment = say("pickup_at", address=tenant.pickup_address or tenant.name)
             fee_line = ""
+        if summary.discount_code and summary.discount:
+            fee_line = (
+                say(
+                    "recovery_discount_line",
+                    code=summary.discount_code,
+                    amount=money(summary.discount),
+                )
+                + fee_line
+            )
         body = say(
             "summary",
             lines=lines,
@@ -268,6 +311,8 @@ def _checkout_replies(tenant: Tenant, language: str, data: CheckoutMessageInput)
             minutes=max(1, data.confirm_ttl_s // 60),
         )
         replies = [Reply.text(body)]
+        if summary.discount_refused:
+            replies.insert(0, Reply.text(say(f"recovery_code_{summary.discount_refused}")))
         if kind != "summary":
             replies.insert(0, Reply.text(say(kind)))
         return replies

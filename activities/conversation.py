@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.recovery import RecoveryTrigger
 from tendero.agent.guided import GuidedEngine, TurnContext, run_guided_turn
 from tendero.agent.guided_support import recent_code_window
 from tendero.agent.model import resolve_model_config
 from tendero.agent.router import Route, refresh_conversation, route_message
-from tendero.db.models import Conversation, Customer, Tenant
+from tendero.agent.texts import t
+from tendero.db.models import Conversation, Customer, Message, Tenant
 from tendero.db.repos.conversations import add_outbound_replies, get_inbound_message
 from tendero.domain.conversation import Owner, TurnInput, TurnMode, TurnResult
+from tendero.domain.messages import Reply
 from tendero.identity import VerificationPolicy, latest_code_request
+from tendero.ratelimit import THROTTLED
 from tendero.settings import Settings
 
 
@@ -23,12 +29,19 @@ class ConversationActivities:
     Args:
         sessions: database session factory.
         settings: for the global model configuration (``OPENAI_*``).
+        recovery: signals the cart's AbandonedCartWorkflow after a turn (``None``: never).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-        """Inject the session factory and settings."""
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        recovery: RecoveryTrigger | None = None,
+    ) -> None:
+        """Inject the session factory, settings and the cart-recovery trigger."""
         self._sessions = sessions
         self._settings = settings
+        self._recovery = recovery
         self._policy = VerificationPolicy.from_settings(settings)
         self._otp_key = settings.derived_key("otp")
 
@@ -41,6 +54,11 @@ class ConversationActivities:
         configured and stays silent on text while a person owns the conversation;
         ``fallback`` answers with the guided engine after the assistant failed.
 
+        ``data.merged_message_ids``: a burst; the texts of those earlier messages and of
+        ``data.message_id`` are answered as one message, joined with newlines (those
+        rows get status ``merged``). A message with status ``throttled`` (over an inbound
+        limit) gets only the slow-down notice.
+
         Idempotent: the decision is stored on the inbound message row; a retry (or a
         duplicate signal) returns the stored decision without acting again. Cart changes,
         replies to send and the decision commit together or not at all.
@@ -48,6 +66,14 @@ class ConversationActivities:
         Raises:
             ApplicationError: the message does not belong to this conversation (not retried).
         """
+        result = await self._turn(data)
+        if self._recovery is not None:
+            # After the commit: start, reset or stop the cart's recovery drip (idempotent).
+            ref = data.conversation
+            await self._recovery.customer_changed(ref.tenant_id, ref.customer_id)
+        return result
+
+    async def _turn(self, data: TurnInput) -> TurnResult:
         ref = data.conversation
         async with self._sessions() as session, session.begin():
             message = await get_inbound_message(
@@ -66,7 +92,10 @@ class ConversationActivities:
                     return stored
             conversation = await session.get_one(Conversation, ref.conversation_id)
             tenant = await session.get_one(Tenant, ref.tenant_id)
+            if message.status == THROTTLED:
+                return await _slow_down(session, tenant, conversation, message)
             customer = await session.get_one(Customer, ref.customer_id)
+            earlier = await _burst_messages(session, data)
             ctx = TurnContext(
                 session=session,
                 tenant=tenant,
@@ -83,6 +112,8 @@ class ConversationActivities:
                     since=message.created_at - recent_code_window(self._policy),
                 ),
             )
+            if earlier:
+                _merge_burst(ctx, earlier)
             result = None
             if data.mode is TurnMode.ROUTE:
                 refresh_conversation(ctx)
@@ -121,4 +152,69 @@ class ConversationActivities:
                 result.owner = Owner(conversation.owner)
             message.turn_result = result.model_dump(mode="json")
             message.status = "received" if result.agent else "processed"
+            for row in earlier:
+                row.status = MERGED
         return result
+
+
+# ``messages.status`` of a text answered as part of a later message's turn (a burst).
+MERGED = "merged"
+
+
+async def _slow_down(
+    session: AsyncSession, tenant: Tenant, conversation: Conversation, message: Message
+) -> TurnResult:
+    """The one notice for a customer over an inbound limit: no routing, no engine, no model.
+
+    The message keeps its ``throttled`` status; the decision is stored like any turn's.
+    """
+    language = conversation.language or tenant.language
+    outbound_ids = await add_outbound_replies(
+        session,
+        conversation_id=conversation.id,
+        tenant_id=tenant.id,
+        replies=[Reply.text(t(language, "slow_down"))],
+        key_prefix=f"turn:{message.id}",
+    )
+    # The workflow keeps its stage for a notice; ``stage`` here is never applied.
+    result = TurnResult(outbound_ids=outbound_ids)
+    message.turn_result = result.model_dump(mode="json")
+    return result
+
+
+async def _burst_messages(session: AsyncSession, data: TurnInput) -> list[Message]:
+    """The earlier text messages of a burst (``data.merged_message_ids``), oldest first.
+
+    Only inbound messages of this conversation and tenant count; others are ignored.
+    """
+    if not data.merged_message_ids:
+        return []
+    ref = data.conversation
+    rows = await session.execute(
+        select(Message).where(
+            Message.id.in_(data.merged_message_ids),
+            Message.conversation_id == ref.conversation_id,
+            Message.tenant_id == ref.tenant_id,
+            Message.direction == "in",
+        )
+    )
+    found = {row.id: row for row in rows.scalars()}
+    return [found[i] for i in data.merged_message_ids if i in found]
+
+
+def _merge_burst(ctx: TurnContext, earlier: list[Message]) -> None:
+    """Make ``ctx`` answer a burst: its texts joined with newlines, as one message.
+
+    The joined text is set on the turn's message in memory only (never written: each row
+    keeps the text the customer wrote). A text that a step is waiting for on its own (a
+    verification code, a checkout answer such as CONFIRM or the address) is not merged:
+    the last such message is answered alone, so a code is still hashed and redacted.
+    """
+    burst = [*earlier, ctx.message]
+    engine = GuidedEngine(ctx)
+    for row in reversed(burst):
+        if row.text and (engine.owns_checkout_text(row.text) or engine.support.owns_code(row.text)):
+            ctx.message = row
+            return
+    texts = [row.text for row in burst if row.text]
+    set_committed_value(ctx.message, "text", "\n".join(texts))

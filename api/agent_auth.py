@@ -6,6 +6,8 @@ row, so a deactivated user, a changed password (``token_version`` moved) or a ch
 role takes effect at once.
 
 - missing, invalid or expired token, inactive user: 401 with ``WWW-Authenticate: Bearer``;
+- over the user's request limit (``RATE_API_*``, ``api.ratelimit``): 429 with
+  ``Retry-After``;
 - a role too low for the route (an ``agent`` on an ``admin`` route): 403;
 - another tenant's resource (or one that does not exist): 404, the same answer.
 
@@ -22,6 +24,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionsDep, SettingsDep
+from api.ratelimit import RATE_LIMIT_ERRORS, agent_user_key, enforce_api
 from tendero.db.models import User
 from tendero.users import InvalidToken, decode_token
 
@@ -44,6 +47,7 @@ _bearer = HTTPBearer(
 AGENT_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or expired bearer token, or an inactive user."},
     403: {"description": "The user's role is too low for this operation (admin only)."},
+    **RATE_LIMIT_ERRORS,
 }
 """OpenAPI ``responses`` shared by every authenticated ``/api/v2`` route."""
 
@@ -82,7 +86,8 @@ async def current_user(
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer`` when the token is missing,
             malformed, forged or expired, or its user is gone, inactive, moved to another
-            tenant or has a newer ``token_version``.
+            tenant or has a newer ``token_version``; 429 with ``Retry-After`` over
+            ``RATE_API_PER_PRINCIPAL`` requests of the user per window.
     """
     if credentials is None or not credentials.credentials:
         raise unauthorized()
@@ -99,6 +104,7 @@ async def current_user(
         or user.token_version != claims.version
     ):
         raise unauthorized()
+    await enforce_api(sessions, settings, agent_user_key(user.id))
     return AgentUser(user_id=user.id, tenant_id=user.tenant_id, role=user.role, name=user.name)
 
 

@@ -11,10 +11,13 @@ from temporalio.client import Client
 from api.routes import (
     agent_users,
     api_keys,
+    codec,
     ecommerce,
     health,
     integrations,
     operator,
+    privacy,
+    recovery,
     shopify_oauth,
     sink,
     store_webhooks,
@@ -23,7 +26,7 @@ from api.routes import (
 )
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.settings import Settings
-from workflows.client import connect
+from workflows.client import connect, data_converter
 
 
 def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
@@ -52,7 +55,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         else:
             assert settings.temporal_address is not None, "TEMPORAL_ADDRESS is not set"
             app.state.temporal = await connect(
-                settings.temporal_address, settings.temporal_namespace
+                settings.temporal_address,
+                settings.temporal_namespace,
+                data_converter=data_converter(settings),
             )
         yield
         await engine.dispose()
@@ -73,6 +78,11 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(agent_users.router)
     app.include_router(ecommerce.router)
     app.include_router(tickets.router)
+    app.include_router(privacy.router)
+    app.include_router(privacy.settings_router)
+    app.include_router(recovery.router)
+    app.include_router(recovery.public_router)
+    app.include_router(codec.router)
     if settings.tendero_sink_enabled:
         app.include_router(sink.router)
     return app

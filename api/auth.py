@@ -4,6 +4,8 @@
 tenant, role ``admin``) or a tenant key ``tdk_<prefix>_<secret>`` (``tendero.apikeys``).
 
 - missing or invalid token: 401 with ``WWW-Authenticate: Bearer``;
+- over the principal's request limit (``RATE_API_*``, ``api.ratelimit``): 429 with
+  ``Retry-After``;
 - a role too low for the route: 403;
 - another tenant's resource (or one that does not exist): 404, the same answer, so a key
   never learns what exists in another tenant.
@@ -21,6 +23,7 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SessionsDep, SettingsDep
+from api.ratelimit import RATE_LIMIT_ERRORS, api_key_principal_key, enforce_api
 from tendero.apikeys import ROLES, Role, looks_like_api_key, role_allows, verify_api_key
 from tendero.catalog.tenants import get_tenant_by_slug
 from tendero.db.models import Tenant
@@ -34,6 +37,7 @@ _bearer = HTTPBearer(
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid bearer token."},
     403: {"description": "The key's role is too low for this operation."},
+    **RATE_LIMIT_ERRORS,
 }
 """OpenAPI ``responses`` shared by every authenticated route."""
 
@@ -79,11 +83,22 @@ async def get_principal(
     sessions: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Authenticate the request.
+    """Authenticate the request, then count it against the principal's limit.
 
     Raises:
-        HTTPException: 401 with ``WWW-Authenticate: Bearer`` when missing or invalid.
+        HTTPException: 401 with ``WWW-Authenticate: Bearer`` when missing or invalid;
+            429 with ``Retry-After`` over ``RATE_API_PER_PRINCIPAL`` per window.
     """
+    principal = await _authenticate(settings, sessions, credentials)
+    await enforce_api(sessions, settings, api_key_principal_key(principal.key_id))
+    return principal
+
+
+async def _authenticate(
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> Principal:
     if credentials is None or not credentials.credentials:
         raise _unauthorized()
     token = credentials.credentials

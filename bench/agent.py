@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from figures import ms  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from tendero.channels.whatsapp import simulator  # noqa: E402
@@ -62,6 +61,7 @@ from tests.agent.helpers import (  # noqa: E402
     order_spaghetti,
     pasta_catalog,
 )
+from tests.codec import codec_converter  # noqa: E402
 from tests.fakes.model_server import ScriptedModel, call, dynamic, say  # noqa: E402
 from tests.harness import Customer, Stack, body_text, running_stack  # noqa: E402
 from tests.shop import make_shop  # noqa: E402
@@ -231,7 +231,7 @@ async def run(opts: argparse.Namespace, database_url: str) -> int:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_executable("temporal"),
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
         ui=False,
         dev_server_log_level="error",
     )

@@ -42,7 +42,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy.dialects.postgresql import insert  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from tendero.catalog.tenants import create_tenant  # noqa: E402
@@ -54,6 +53,7 @@ from tendero.devstack import EmbeddedPostgres, find_executable  # noqa: E402
 from tendero.domain.ids import sync_workflow_id  # noqa: E402
 from tendero.domain.sync import SyncInput, SyncMode, SyncResult  # noqa: E402
 from tendero.stores.integrations import connect  # noqa: E402
+from tests.codec import codec_converter  # noqa: E402
 from tests.harness import running_stack  # noqa: E402
 from workflows.common import ALL_SEARCH_ATTRIBUTES  # noqa: E402
 from workflows.store_sync import StoreSyncWorkflow  # noqa: E402
@@ -246,7 +246,7 @@ async def run(opts: argparse.Namespace, database_url: str) -> int:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_executable("temporal"),
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
         ui=False,
         dev_server_log_level="error",
     )

@@ -44,11 +44,11 @@ from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
     import httpx
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
     from tendero.channels.whatsapp import simulator
     from tendero.channels.whatsapp.chat_client import BotReply, Choice
     from tendero.settings import get_settings
+    from workflows.client import data_converter
 
 # One guided conversation: (what the customer does, the text or the prefix of the id to tap).
 FLOW: list[tuple[str, str]] = [
@@ -280,8 +280,11 @@ async def baseline_customer(
 
 async def connect_temporal(opts: argparse.Namespace) -> Client:
     try:
+        # The product's converter (encrypted payloads) so the baseline pays what the API does.
         return await Client.connect(
-            opts.temporal_address, namespace=opts.namespace, data_converter=pydantic_data_converter
+            opts.temporal_address,
+            namespace=opts.namespace,
+            data_converter=data_converter(get_settings()),
         )
     except RuntimeError as err:
         raise BenchError(f"Temporal at {opts.temporal_address} is not reachable: {err}") from err

@@ -331,7 +331,7 @@ def sync(
         from tendero.db.models import Integration
         from tendero.domain.ids import sync_workflow_id
         from tendero.syncview import follow_sync
-        from workflows.client import connect
+        from workflows.client import connect, data_converter
         from workflows.store_sync import StoreSyncWorkflow
 
         async with sessions() as session:
@@ -341,7 +341,9 @@ def sync(
             outcome.append(1)
             return
         client = await connect(
-            settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace
+            settings.temporal_address or "127.0.0.1:7233",
+            settings.temporal_namespace,
+            data_converter=data_converter(settings),
         )
         handle = await client.start_workflow(
             StoreSyncWorkflow.run,
@@ -464,6 +466,53 @@ def user_list(slug: Annotated[str, typer.Argument(help="The shop's slug.")]) -> 
         console.print(table)
 
     _with_database(settings, run)
+
+
+privacy_app = typer.Typer(help="Privacy (GDPR): retention of conversations.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("retention")
+def privacy_retention(
+    now: Annotated[
+        bool, typer.Option("--now", help="Run the sweep of every shop now and wait for it.")
+    ] = False,
+) -> None:
+    """Show the daily retention schedule, or (--now) run the sweep now and print its counts."""
+    from workflows.client import connect, data_converter
+    from workflows.schedules import ensure_retention_schedule, start_retention_now
+
+    settings = get_settings()
+
+    async def run() -> int:
+        client = await connect(
+            settings.temporal_address or "127.0.0.1:7233",
+            settings.temporal_namespace,
+            data_converter=data_converter(settings),
+        )
+        if not now:
+            handle = await ensure_retention_schedule(
+                client,
+                hour_utc=settings.retention_hour_utc,
+                task_queue=settings.temporal_task_queue,
+            )
+            described = await handle.describe()
+            upcoming = described.info.next_action_times[:1]
+            when = upcoming[0].isoformat() if upcoming else "not scheduled"
+            console.print(f"Schedule [bold]{handle.id}[/bold]: next sweep at {when}.")
+            return 0
+        workflow = await start_retention_now(client, task_queue=settings.temporal_task_queue)
+        console.print(f"Retention sweep [bold]{workflow.id}[/bold] started; waiting for it.")
+        result = await workflow.result()
+        deleted = sum(t.conversations for t in result.tenants)
+        kept = sum(t.skipped_running for t in result.tenants)
+        console.print(
+            f"{len(result.tenants)} shops swept: {deleted} conversations deleted, {kept} kept "
+            f"(still running), {result.rate_limit_hits} rate-limit windows dropped."
+        )
+        return 0
+
+    raise typer.Exit(asyncio.run(run()))
 
 
 def _phone_number_id(settings: Settings, tenant: str | None) -> str:

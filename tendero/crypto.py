@@ -58,6 +58,7 @@ class Keyring:
             if len(key) != 32:
                 raise ValueError("secret keys must be 32 bytes (AES-256)")
         self.current = current
+        self.previous = tuple(previous)
         self._by_id = {key_id(key): key for key in (*previous, current)}
         self._all = (current, *previous)
 

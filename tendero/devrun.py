@@ -34,9 +34,11 @@ async def _prepare(
     from tendero.catalog.tenants import seed_demo_shop
     from tendero.db.engine import make_engine, make_sessionmaker
     from tendero.devseed import seed_demo_support
-    from workflows.client import connect, ensure_search_attributes
+    from workflows.client import connect, data_converter, ensure_search_attributes
 
-    client = await connect(temporal_address, settings.temporal_namespace)
+    client = await connect(
+        temporal_address, settings.temporal_namespace, data_converter=data_converter(settings)
+    )
     await ensure_search_attributes(client)
     engine = make_engine(database_url, pool_size=2)
     try:
@@ -91,7 +93,12 @@ def run_dev(
             upgrade(database_url)
         if settings.temporal_address is None:
             with console.status("starting Temporal…"):
-                temporal = TemporalDevServer(data_dir, port=temporal_port, ui_port=ui_port)
+                temporal = TemporalDevServer(
+                    data_dir,
+                    port=temporal_port,
+                    ui_port=ui_port,
+                    codec_endpoint=f"http://127.0.0.1:{port}/codec",
+                )
                 temporal_address = temporal.start()
             ui_url = f"http://127.0.0.1:{ui_port}"
         else:
@@ -100,6 +107,9 @@ def run_dev(
             shop, logins = asyncio.run(_prepare(database_url, temporal_address, settings))
 
         overrides = {"DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address}
+        if temporal is not None and "temporal_ui_origin" not in settings.model_fields_set:
+            # The embedded UI may be on another port than TEMPORAL_UI_URL says: let it call /codec.
+            overrides["TEMPORAL_UI_ORIGIN"] = ui_url
         if "whatsapp_graph_url" not in settings.model_fields_set:
             # No real Graph API configured: replies go to the built-in sink `tendero chat` reads.
             overrides["WHATSAPP_GRAPH_URL"] = f"http://127.0.0.1:{port}/_sink"
@@ -147,7 +157,8 @@ def run_dev(
             f"\n[bold green]Tendero is running[/bold green] ({shop})\n"
             f"  API          http://127.0.0.1:{port}   (OpenAPI docs: /docs)\n"
             f"  Webhook      http://127.0.0.1:{port}/webhooks/whatsapp\n"
-            f"  Temporal UI  {ui_url}\n"
+            f"  Temporal UI  {ui_url}   (decrypted payloads: sign in at "
+            f"http://127.0.0.1:{port}/codec/login with TENDERO_ADMIN_TOKEN; README)\n"
             f"{mail_line}"
             f"  Data         {data_dir}/   (logs in {log_dir}/)\n\n"
             f"In another terminal:\n"

@@ -127,6 +127,8 @@ class TemporalDevServer:
     port: int = 7233
     ui_port: int = 8233
     namespace: str = "default"
+    # The UI's remote codec (Tendero's /codec), so it can show the encrypted payloads.
+    codec_endpoint: str | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -169,6 +171,8 @@ class TemporalDevServer:
         ]
         for name in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{name}=Keyword"]
+        if self.codec_endpoint is not None:
+            args += ["--ui-codec-endpoint", self.codec_endpoint]
         log = (self.data_dir / "temporal.log").open("ab")
         # A new session so Ctrl-C in the terminal reaches us first and we stop it in order.
         self._process = subprocess.Popen(

@@ -6,8 +6,10 @@ Two levels (VerificationWorkflow runs both):
   conversation for order look-ups of that e-mail;
 - ``otp``: a 6-digit code e-mailed to the address, valid ``VERIFICATION_CODE_TTL_S``, one
   use, at most ``VERIFICATION_MAX_ATTEMPTS`` wrong tries (then the address is locked for
-  ``VERIFICATION_LOCK_S``), at most ``VERIFICATION_CODES_PER_HOUR`` codes per address. It
-  also unlocks the customer profile and changes to pending orders.
+  ``VERIFICATION_LOCK_S``), at most ``VERIFICATION_CODES_PER_HOUR`` codes per address and
+  ``RATE_VERIFICATION_PER_TENANT`` per shop per ``RATE_VERIFICATION_WINDOW_S`` (so a flood
+  of addresses cannot turn the shop into a mail cannon). It also unlocks the customer
+  profile and changes to pending orders.
 
 The code is derived from a purpose key (HKDF of ``TENDERO_SECRET_KEY``) and the random id of
 the request, so the activity that e-mails it can be retried and sends the same code with the
@@ -31,6 +33,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tendero.db.models import Customer, Order, Verification
+from tendero.ratelimit import hit
 from tendero.settings import Settings
 
 CODE_DIGITS = 6
@@ -66,6 +69,9 @@ class VerificationPolicy:
     lock: timedelta
     codes_per_hour: int
     valid_for: timedelta
+    # Codes e-mailed per shop per ``tenant_window`` (``None``: no shop-wide cap).
+    codes_per_tenant: int | None = None
+    tenant_window: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VerificationPolicy:
@@ -76,6 +82,8 @@ class VerificationPolicy:
             lock=timedelta(seconds=settings.verification_lock_s),
             codes_per_hour=settings.verification_codes_per_hour,
             valid_for=timedelta(seconds=settings.verification_valid_s),
+            codes_per_tenant=settings.rate_verification_per_tenant,
+            tenant_window=timedelta(seconds=settings.rate_verification_window_s),
         )
 
 
@@ -162,7 +170,8 @@ async def request_verification(
         ``(STARTED, row)``, or an outcome and ``None``: ``INVALID_EMAIL``; ``LOCKED`` (too
         many wrong codes or mismatches for this address or conversation, within
         ``policy.lock``); ``RATE_LIMITED`` (``policy.codes_per_hour`` OTP requests for the
-        address in the last hour).
+        address in the last hour, or ``policy.codes_per_tenant`` codes for the shop in the
+        current window: the same answer, whoever the address belongs to).
     """
     email = normalise_email(raw_email)
     if email is None:
@@ -205,6 +214,16 @@ async def request_verification(
         )
         if (recent or 0) >= policy.codes_per_hour:
             return RequestOutcome.RATE_LIMITED, None
+        if policy.codes_per_tenant is not None:
+            shop = await hit(
+                session,
+                f"verify:tenant:{tenant_id}",
+                limit=policy.codes_per_tenant,
+                window=policy.tenant_window,
+                now=now,
+            )
+            if not shop.allowed:
+                return RequestOutcome.RATE_LIMITED, None
     await session.execute(
         update(Verification)
         .where(

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "tendero"
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Browser origin(s) of the Temporal UI allowed to call /codec (CORS), comma-separated;
+    # unset: the origin of TEMPORAL_UI_URL (README: payload encryption and the codec endpoint).
+    temporal_ui_origin: str | None = None
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -122,6 +125,8 @@ class Settings(BaseSettings):
     rate_api_per_principal: int = Field(default=300, ge=1)
     rate_api_window_s: int = Field(default=60, gt=0)
     rate_login_per_account: int = Field(default=10, ge=1)
+    # Failed logins from one client IP (all accounts): higher, offices share addresses.
+    rate_login_per_ip: int = Field(default=100, ge=1)
     rate_login_window_s: int = Field(default=15 * 60, gt=0)
     rate_verification_per_tenant: int = Field(default=200, ge=1)
     rate_verification_window_s: int = Field(default=60 * 60, gt=0)

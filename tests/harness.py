@@ -110,6 +110,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "openai_api_key": None,
         "openai_base_url": None,
         "openai_model": None,
+        # No burst-merge wait: every test message would wait BURST_MERGE_WINDOW_MS for a
+        # next one (tests/abuse covers the window; messages already waiting still merge).
+        "burst_merge_window_ms": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,6 +5,10 @@ inbound message (DESIGN.md). Each message becomes one turn: the turn activity de
 stores replies and commands, the replies are delivered, then the commands run (start a
 checkout child, pass it an answer, confirm it). It idle-closes after the channel window and
 continues as new when Temporal suggests it, carrying its state in ``ConversationInput``.
+
+A burst of text messages (waiting when a turn starts, or arriving within
+``burst_merge_window_ms`` of each other) is one turn (patch ``burst-merge``). A throttled
+message (over a rate limit, see ``tendero.ratelimit``) gets one slow-down notice and no turn.
 """
 
 from __future__ import annotations
@@ -78,6 +82,11 @@ SEEN_IDS_KEPT = 500
 
 # Turns recorded before the assistant existed always ran the guided engine.
 ASSISTANT_PATCH = "llm-assistant"
+
+# Runs recorded before burst merging answered every text message in its own turn.
+BURST_PATCH = "burst-merge"
+# At most this many text messages make one turn (the inbound rate limit bounds it anyway).
+BURST_MAX_MESSAGES = 20
 
 # The model round bounds itself (AGENT_MAX_TOOL_ROUNDS, then a forced reply); this guard
 # only stops a loop if a misbehaving round kept asking for tools.
@@ -187,7 +196,10 @@ class ConversationWorkflow:
                 self._show()
                 return
             message = self._state.pending.pop(0)
-            await self._turn(message)
+            merged: list[UUID] = []
+            if _mergeable(message) and workflow.patched(BURST_PATCH):
+                message, merged = await self._burst(message)
+            await self._turn(message, merged)
             turns_this_run += 1
             self._show()
             if not self._state.pending and (
@@ -197,14 +209,48 @@ class ConversationWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._state)
 
-    async def _turn(self, message: InboundSignal) -> None:
+    async def _burst(self, first: InboundSignal) -> tuple[InboundSignal, list[UUID]]:
+        """Gather a burst of text messages that starts with ``first`` into one turn.
+
+        Text messages already waiting join it; with ``burst_merge_window_ms`` > 0 the turn
+        also waits until that long after the latest message's ``received_at`` for another
+        one (a deterministic timer). A non-text message ends the burst and keeps its place.
+
+        Returns:
+            The burst's last message (the turn's message) and the ids of the earlier ones,
+            oldest first (empty when nothing merged).
+        """
+        window = timedelta(milliseconds=self._state.burst_merge_window_ms)
+        merged: list[UUID] = []
+        last = first
+        while len(merged) + 1 < BURST_MAX_MESSAGES:
+            if not self._state.pending and window > timedelta(0):
+                # Counted from the message's arrival; capped for clock skew with the API.
+                remaining = min(window, last.received_at + window - workflow.now())
+                if remaining > timedelta(0):
+                    try:
+                        await workflow.wait_condition(
+                            lambda: bool(self._state.pending), timeout=remaining
+                        )
+                    except TimeoutError:
+                        pass
+            if not self._state.pending or not _mergeable(self._state.pending[0]):
+                break
+            merged.append(last.message_id)
+            last = self._state.pending.pop(0)
+        return last, merged
+
+    async def _turn(self, message: InboundSignal, merged: list[UUID] | None = None) -> None:
+        if message.throttled:
+            await self._slow_down(message)
+            return
         checkout = self._state.checkout
         if checkout is not None and checkout.step.is_terminal:
             # Kept one turn longer so "CONFIRM" after expiry gets the right answer.
             self._state.checkout = None
         assistant = workflow.patched(ASSISTANT_PATCH)
         result = await self._run_turn(
-            message, checkout, TurnMode.ROUTE if assistant else TurnMode.GUIDED
+            message, checkout, TurnMode.ROUTE if assistant else TurnMode.GUIDED, merged
         )
         if result is None:
             return
@@ -217,14 +263,28 @@ class ConversationWorkflow:
             # recorded before them carry no commands here.
             for command in result.commands:
                 await self._apply(command, message)
-            await self._assistant_turn(message, checkout)
+            await self._assistant_turn(message, checkout, merged)
             return
         await self._deliver(result.outbound_ids)
         for command in result.commands:
             await self._apply(command, message)
 
+    async def _slow_down(self, message: InboundSignal) -> None:
+        """The first throttled message of a window: one slow-down notice, nothing else.
+
+        The turn activity sees the message's ``throttled`` status and stores the notice
+        without routing it; the conversation's stage, owner and turn count stay as they are.
+        """
+        result = await self._run_turn(message, None, TurnMode.GUIDED)
+        if result is not None:
+            await self._deliver(result.outbound_ids)
+
     async def _run_turn(
-        self, message: InboundSignal, checkout: CheckoutStatus | None, mode: TurnMode
+        self,
+        message: InboundSignal,
+        checkout: CheckoutStatus | None,
+        mode: TurnMode,
+        merged: list[UUID] | None = None,
     ) -> TurnResult | None:
         turn = TurnInput(
             conversation=self._state.conversation,
@@ -234,6 +294,8 @@ class ConversationWorkflow:
         if mode is not TurnMode.GUIDED:
             # Histories recorded before the assistant carry the part-1 input unchanged.
             turn.mode = mode
+        if merged:
+            turn.merged_message_ids = list(merged)
         try:
             result: TurnResult = await workflow.execute_activity(
                 "run_turn",
@@ -251,7 +313,10 @@ class ConversationWorkflow:
         return result
 
     async def _assistant_turn(
-        self, message: InboundSignal, checkout: CheckoutStatus | None
+        self,
+        message: InboundSignal,
+        checkout: CheckoutStatus | None,
+        merged: list[UUID] | None = None,
     ) -> None:
         """Model rounds and tool calls until a reply; the guided engine if the model fails.
 
@@ -306,7 +371,7 @@ class ConversationWorkflow:
                 workflow.logger.error("tool call failed: %s", type(err.cause).__name__)
                 break
         if not replied:
-            fallback = await self._run_turn(message, checkout, TurnMode.FALLBACK)
+            fallback = await self._run_turn(message, checkout, TurnMode.FALLBACK, merged)
             if fallback is not None:
                 self._state.stage = fallback.stage
                 await self._deliver(fallback.outbound_ids)
@@ -495,6 +560,11 @@ class ConversationWorkflow:
             f"Owner: **{state.owner.value}** · stage: **{state.stage}** · turns: {state.turns}"
             + (f" · checkout step: **{checkout.step.value}**" if checkout else "")
         )
+
+
+def _mergeable(message: InboundSignal) -> bool:
+    """True for a text message that may join a burst (never a throttled one)."""
+    return message.kind == "text" and not message.throttled
 
 
 def _owner_stage(owner: Owner) -> str:

@@ -11,13 +11,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.agent_auth import AGENT_AUTH_ERRORS, AdminDep, AgentDep, unauthorized
 from api.deps import SessionsDep, SettingsDep
+from api.ratelimit import RATE_LIMIT_ERRORS, LoginLimiter
 from tendero.db.models import User
 from tendero.users import (
     MAX_PASSWORD_LENGTH,
@@ -107,25 +108,41 @@ _USER_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     responses={
         401: {"description": "Unknown shop or e-mail, wrong password or inactive user."},
         422: {"description": "Malformed body."},
+        **RATE_LIMIT_ERRORS,
     },
 )
-async def login(body: TokenRequest, sessions: SessionsDep, settings: SettingsDep) -> TokenResponse:
+async def login(
+    body: TokenRequest, request: Request, sessions: SessionsDep, settings: SettingsDep
+) -> TokenResponse:
     """Log in: a bearer token for ``/api/v2`` (valid ``TENDERO_JWT_TTL_S`` seconds).
 
     Every failure answers the same 401, so the answer never tells which shops or
-    addresses exist.
+    addresses exist. Failed logins are counted per account (shop + e-mail,
+    ``RATE_LOGIN_PER_ACCOUNT``) and per client IP (``RATE_LOGIN_PER_IP``) in a
+    ``RATE_LOGIN_WINDOW_S`` window; once either is used up, logins are refused with 429
+    and ``Retry-After`` until the window ends, whatever the password.
     """
+    limiter = LoginLimiter(
+        sessions,
+        settings,
+        tenant=body.tenant,
+        email=body.email,
+        client_ip=request.client.host if request.client else None,
+    )
+    await limiter.check()
     now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         user = await authenticate(
             session, tenant_slug=body.tenant, email=body.email, password=body.password, now=now
         )
-        if user is None:
-            raise unauthorized(_BAD_LOGIN)
-        await session.flush()
-        await session.refresh(user)
-        view = UserView.model_validate(user)
-        token, expires_at = issue_token(user, settings, now)
+        if user is not None:
+            await session.flush()
+            await session.refresh(user)
+            view = UserView.model_validate(user)
+            token, expires_at = issue_token(user, settings, now)
+    if user is None:
+        await limiter.failed()
+        raise unauthorized(_BAD_LOGIN)
     return TokenResponse(access_token=token, expires_at=expires_at, user=view)
 
 

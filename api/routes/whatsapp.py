@@ -17,6 +17,7 @@ from tendero.channels.whatsapp.payloads import WebhookPayloadError, parse_webhoo
 from tendero.channels.whatsapp.signature import verify_signature, verify_subscription
 from tendero.db.models import Tenant
 from tendero.db.repos import conversations as repo
+from tendero.ratelimit import InboundLimits
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ async def receive(
     The signature is checked on the raw bytes before anything is parsed. Each message is
     written under its wamid before its conversation is signalled; a redelivered message is
     acknowledged and produces nothing. The answer never waits for the bot's reply.
+
+    A message over the customer's or the shop's inbound limit (``RATE_INBOUND_*``) is
+    recorded but not handed to the conversation, except the first of its window, which gets
+    one slow-down notice. Meta always gets 200 for it: a 429 would only make it redeliver.
+
+    The JSON answer counts what happened: ``messages`` (accepted and handed over),
+    ``throttled`` (recorded over a limit), ``duplicates``, ``statuses``, ``unknown_number``.
     """
     raw = await read_limited(request, settings.webhook_max_body_bytes)
     if not verify_signature(
@@ -76,7 +84,13 @@ async def receive(
     except (ValueError, WebhookPayloadError) as err:
         raise HTTPException(status_code=400, detail=f"malformed webhook: {err}") from err
 
-    counts = {"messages": 0, "duplicates": 0, "statuses": 0, "unknown_number": 0}
+    counts = {
+        "messages": 0,
+        "throttled": 0,
+        "duplicates": 0,
+        "statuses": 0,
+        "unknown_number": 0,
+    }
     tenants: dict[str, Tenant | None] = {}
 
     async def tenant_for(phone_number_id: str) -> Tenant | None:
@@ -109,6 +123,8 @@ async def receive(
         task_queue=settings.temporal_task_queue,
         idle_close_s=settings.conversation_idle_close_s,
         turns_per_run=settings.conversation_turns_per_run,
+        limits=InboundLimits.from_settings(settings),
+        burst_merge_window_ms=settings.burst_merge_window_ms,
     )
     for message in batch.messages:
         tenant = await tenant_for(message.phone_number_id)
@@ -122,10 +138,11 @@ async def receive(
         if recorded is None:
             counts["duplicates"] += 1
             continue
-        try:
-            await recorder.signal(recorded)
-        except RPCError as err:
-            logger.error("Temporal unreachable while signalling a conversation: %s", err.status)
-            raise HTTPException(status_code=503, detail="try again later") from err
-        counts["messages"] += 1
+        if recorded.to_signal:
+            try:
+                await recorder.signal(recorded)
+            except RPCError as err:
+                logger.error("Temporal unreachable while signalling a conversation: %s", err.status)
+                raise HTTPException(status_code=503, detail="try again later") from err
+        counts["throttled" if recorded.throttled else "messages"] += 1
     return JSONResponse(counts)

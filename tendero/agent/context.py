@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from tendero.db.models import AgentStep, AgentToolCall, Conversation, Message
+from tendero.ratelimit import THROTTLED
 
 # Older messages are folded into the summary at most this many at a time, each cut to
 # SUMMARY_LINE_CHARS, so the summary request fits small local models' context too.
@@ -38,6 +39,8 @@ def _before(conversation: Conversation, current: Message) -> list[ColumnElement[
         Message.tenant_id == conversation.tenant_id,
         Message.id != current.id,
         Message.created_at <= current.created_at,
+        # Messages over an inbound rate limit are kept but never shown to the model.
+        Message.status != THROTTLED,
     ]
     if conversation.context_since is not None:
         clauses.append(Message.created_at >= conversation.context_since)

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tendero import recovery
 from tendero.agent.presets import get_preset
 from tendero.db.models import Ticket
 from tendero.db.repos import tickets as tickets_repo
@@ -98,6 +99,7 @@ class SupportSteps:
             or awaiting in (AWAIT_EMAIL, AWAIT_TICKET)
             or lowered in VERIFY_WORDS
             or self._email_request(raw) is not None
+            or recovery.chat_intent(raw) is not None
         )
 
     def _email_request(self, raw: str) -> str | None:
@@ -142,10 +144,12 @@ class SupportSteps:
         return True
 
     async def handle_text(self, raw: str, lowered: str) -> bool:
-        """Verification and ticket steps for typed text; False when none applies."""
+        """Verification, ticket and marketing steps for typed text; False when none applies."""
         awaiting = self.ctx.conversation.ui_state.get("awaiting")
         if awaiting == AWAIT_TICKET:
             await self._open_ticket(raw)
+            return True
+        if await recovery.answer_chat(self.engine, raw):  # stop / subscribe / resume code
             return True
         email = self._email_request(raw)
         if email is not None:

@@ -264,6 +264,10 @@ ES: dict[str, str] = {
     "ticket_media_added": "📎 Foto añadida al ticket *{number}*.",
 }
 
+# abuse limits (tendero.ratelimit): the one notice of a window to a customer over the limit
+EN["slow_down"] = "You're sending messages very fast — I'll answer in a minute."
+ES["slow_down"] = "Estás enviando mensajes muy rápido — te respondo en un minuto."
+
 CATALOGS = {"en": EN, "es": ES}
 
 
@@ -275,3 +279,44 @@ def t(language: str, key: str, **values: Any) -> str:
     """
     template = CATALOGS.get(language, EN).get(key) or EN[key]
     return template.format(**values) if values else template
+
+
+# -- abandoned-cart recovery (tendero.recovery) --------------------------------------------------
+EN.update(
+    {
+        "recovery_nudge": "You have {count} items in your cart at {shop} ({total}). "
+        "Need help finishing your order?",
+        "recovery_discount_line": "Discount ({code}): -{amount}\n",
+        "recovery_code_used": "That discount code was already used, so it is not applied.",
+        "recovery_code_expired": "That discount code has expired, so it is not applied.",
+        "recovery_code_unknown": "I don't know that discount code, so it is not applied.",
+        "recovery_code_other_cart": "That discount code was made for another cart, so it is "
+        "not applied.",
+        "recovery_code_applied": "🎉 Code *{code}* applied: you will see the discount in your "
+        "order summary.",
+        "recovery_code_no_cart": "Your cart is empty, so there is nothing to apply *{code}* to.",
+        "recovery_opted_out": "Done: you will get no more reminders or offers from {shop}. "
+        "Write *subscribe* if you change your mind.",
+        "recovery_opted_in": "Thanks! {shop} may now send you reminders and offers. Write "
+        "*stop* at any time to stop them.",
+    }
+)
+ES.update(
+    {
+        "recovery_nudge": "Tienes {count} artículos en tu carrito de {shop} ({total}). "
+        "¿Te ayudo a terminar tu pedido?",
+        "recovery_discount_line": "Descuento ({code}): -{amount}\n",
+        "recovery_code_used": "Ese código de descuento ya se usó, así que no se aplica.",
+        "recovery_code_expired": "Ese código de descuento expiró, así que no se aplica.",
+        "recovery_code_unknown": "No conozco ese código de descuento, así que no se aplica.",
+        "recovery_code_other_cart": "Ese código de descuento es de otro carrito, así que no se "
+        "aplica.",
+        "recovery_code_applied": "🎉 Código *{code}* aplicado: verás el descuento en el resumen "
+        "de tu pedido.",
+        "recovery_code_no_cart": "Tu carrito está vacío: no hay nada a qué aplicar *{code}*.",
+        "recovery_opted_out": "Listo: {shop} no te enviará más recordatorios ni ofertas. "
+        "Escribe *ofertas* si cambias de opinión.",
+        "recovery_opted_in": "¡Gracias! {shop} podrá enviarte recordatorios y ofertas. "
+        "Escribe *baja* cuando quieras dejar de recibirlos.",
+    }
+)

@@ -95,6 +95,11 @@ class OrderSummary(BaseModel):
 
     ``summary_id`` is a hash of everything shown, so a CONFIRM is bound to exactly this
     summary; ``cart_version`` binds it to the cart as it was.
+
+    ``discount`` (subtracted from the subtotal before tax, never more than the subtotal)
+    comes from the coupon ``discount_code``; ``discount_refused`` says why a code applied to
+    the cart was not honoured (``used``, ``expired``, ``unknown``, ``other_cart``), so the
+    customer is told. All three default to "no discount" (older histories replay).
     """
 
     summary_id: str
@@ -110,6 +115,9 @@ class OrderSummary(BaseModel):
     fulfilment: Fulfilment
     address: Address | None = None
     payment_method: str
+    discount: Decimal = Decimal(0)
+    discount_code: str | None = None
+    discount_refused: str | None = None
 
 
 class CheckoutStatus(BaseModel):

@@ -31,10 +31,24 @@ class ConversationRef(BaseModel):
 
 
 class InboundSignal(BaseModel):
-    """Signal payload for one recorded inbound message; its content stays in Postgres."""
+    """Signal payload for one recorded inbound message; its content stays in Postgres.
+
+    Attributes:
+        message_id: the ``messages`` row.
+        received_at: when the API recorded it (aware UTC); the burst-merge window counts
+            from it.
+        kind: the message's kind (``text``, ``interactive``...). Only ``text`` messages
+            merge with their neighbours into one turn; ``None`` (signals recorded before
+            burst merging) never merges.
+        throttled: the message is over a rate limit and the first such of its window: the
+            conversation answers it with one slow-down notice, never with the engine or the
+            model (``tendero.ratelimit``). Later throttled messages are not signalled.
+    """
 
     message_id: UUID
     received_at: datetime
+    kind: str | None = None
+    throttled: bool = False
 
 
 class StartCheckout(BaseModel):
@@ -159,6 +173,9 @@ class TurnInput(BaseModel):
     message_id: UUID
     checkout: CheckoutStatus | None = None
     mode: TurnMode = TurnMode.GUIDED
+    # A burst: earlier text messages (oldest first) answered together with ``message_id``,
+    # their texts joined with newlines; each stays in the transcript as it was written.
+    merged_message_ids: list[UUID] = Field(default_factory=list)
 
 
 class TurnResult(BaseModel):
@@ -186,3 +203,6 @@ class ConversationInput(BaseModel):
     # Continue as new after this many turns even if Temporal does not suggest it yet, so a
     # long chat never drags a large history around (each turn is about a dozen events).
     turns_per_run: int = 200
+    # Text messages arriving within this many milliseconds of the previous one are one turn
+    # (BURST_MERGE_WINDOW_MS); 0 merges only messages already waiting when a turn starts.
+    burst_merge_window_ms: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -11,12 +12,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tendero.agent.presets import get_preset
 from tendero.catalog.views import ProductDetail
+from tendero.checkout.pricing import Discount, discount_amount
 from tendero.db.models import Cart, Order, OrderEvent, OrderItem, ProductVariant, Tenant
 from tendero.db.repos import catalog as catalog_repo
 from tendero.db.repos import orders as orders_repo
 from tendero.db.repos.carts import load_cart
 from tendero.domain.checkout import OrderSummary, PlacedOrder
 from tendero.errors import CartChangedError, NotFoundError, OutOfStockError, PriceChangedError
+from tendero.recovery import check_coupon, redeem_coupon
+
+logger = logging.getLogger(__name__)
+
+
+class DiscountRefusedError(PriceChangedError):
+    """The summary's discount code can no longer be used (used up, expired, another cart).
+
+    A ``PriceChanged`` for the checkout: the customer gets a new summary (without the
+    discount, saying why) and confirms again.
+    """
 
 
 class NativeStore:
@@ -189,6 +202,18 @@ async def checked_cart(
     confirmed = {(line.variant_id, line.quantity, line.unit_price) for line in summary.lines}
     if current != confirmed:
         raise PriceChangedError("prices changed since the summary")
+    if summary.discount_code:
+        checked = await check_coupon(
+            session,
+            tenant_id=tenant_id,
+            code=summary.discount_code,
+            cart_id=cart.id,
+            now=datetime.now(UTC),
+        )
+        if not isinstance(checked, Discount):
+            raise DiscountRefusedError(f"the discount code can no longer be used: {checked}")
+        if discount_amount(checked, summary.subtotal, summary.currency) != summary.discount:
+            raise DiscountRefusedError("the discount changed since the summary")
     return tenant, cart, None
 
 
@@ -209,6 +234,15 @@ async def write_order(
     ``external_id``: the order's id in the connected store that created it. A store webhook
     may have mirrored that order before this write: its row is taken over (it becomes the
     chat order, with our lines), never doubled.
+
+    A summary with a discount redeems its coupon here, in the order's transaction, with one
+    conditional ``UPDATE``: a single-use code is used exactly once.
+
+    Raises:
+        DiscountRefusedError: the code was used up (or expired) since ``checked_cart`` and
+            the order is ours alone (native store); nothing is written. For an order the
+            connected store already created, the order is recorded anyway and the failed
+            redemption logged (the store applied its own copy of the code).
     """
     order_id = uuid.uuid4()
     values = {
@@ -228,6 +262,8 @@ async def write_order(
         "delivery_fee": summary.delivery_fee,
         "tax": summary.tax,
         "total": summary.total,
+        "discount": summary.discount,
+        "discount_code": summary.discount_code,
         "tax_rate": summary.tax_rate,
         "source": "chat",
         "external_id": external_id,
@@ -238,6 +274,19 @@ async def write_order(
         taken = {k: stmt.excluded[k] for k in values if k not in ("id", "tenant_id", "external_id")}
         stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "external_id"], set_=taken)
     order_id = (await session.execute(stmt.returning(Order.id))).scalar_one()
+    if summary.discount_code:
+        redeemed = await redeem_coupon(
+            session,
+            tenant_id=tenant.id,
+            code=summary.discount_code,
+            cart_id=cart.id,
+            order_id=order_id,
+            now=datetime.now(UTC),
+        )
+        if not redeemed and external_id is None:
+            raise DiscountRefusedError("the discount code was used or expired meanwhile")
+        if not redeemed:
+            logger.warning("order %s: discount code could not be redeemed here", order_id)
     await session.execute(delete(OrderItem).where(OrderItem.order_id == order_id))
     await session.execute(
         insert(OrderItem).values(

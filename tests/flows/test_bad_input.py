@@ -96,6 +96,7 @@ async def test_unknown_phone_number_id_is_acknowledged_and_dropped(
     assert response.status_code == 200
     assert response.json() == {
         "messages": 0,
+        "throttled": 0,
         "duplicates": 0,
         "statuses": 0,
         "unknown_number": 1,

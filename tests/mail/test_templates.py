@@ -24,7 +24,26 @@ ESCALATED = {
     "reason": "first response",
     "due_at": "2025-03-01 14:00 UTC",
 }
-ALL = {"verification_code": CODE, "ticket_created": CREATED, "ticket_escalated": ESCALATED}
+RECOVERY = {
+    "shop": "Corner Shop",
+    "name": "Ana",
+    "count": "2",
+    "items": "2 × Sunglasses: $40.00",
+    "total": "$40.00",
+    "code": "BACK-ABCDEFGH23",
+    "percent": "10",
+    "expires": "2025-03-08",
+    "keyword": "BACK-ABCDEFGH23",
+    "resume_link": "https://wa.me/15550100?text=BACK-ABCDEFGH23",
+    "unsubscribe_link": "https://shop.test/unsubscribe/token",
+    "last_chance": "",
+}
+ALL = {
+    "verification_code": CODE,
+    "ticket_created": CREATED,
+    "ticket_escalated": ESCALATED,
+    "cart_recovery": RECOVERY,
+}
 
 
 def test_every_template_ships_in_english_and_spanish() -> None:

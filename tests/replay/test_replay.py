@@ -6,10 +6,10 @@ import json
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.replay.recording import HISTORIES
+from tests.codec import codec_converter
+from tests.replay.recording import HISTORIES, patch_ids
 from workflows.checkout import CheckoutWorkflow
 from workflows.conversation import ConversationWorkflow
 
@@ -18,8 +18,10 @@ FILES = sorted(HISTORIES.glob("*.json"))
 
 def test_histories_are_recorded() -> None:
     # *-order-flow: recorded before the assistant existed (guided turns, no patch marker);
-    # *-assistant-*: recorded with the assistant (model rounds, tool activities, hand-off).
+    # *-assistant-*: recorded with the assistant (model rounds, tool activities, hand-off);
+    # *-burst-merge: three rapid texts answered as one turn (debounce timers, patch marker).
     assert {f.name for f in FILES} >= {
+        "conversation-burst-merge.json",
         "conversation-order-flow.json",
         "checkout-order-flow.json",
         "conversation-assistant-order.json",
@@ -40,14 +42,27 @@ def test_assistant_histories_took_the_patched_path() -> None:
     assert "MarkerRecorded" in raw or "markerRecorded" in raw
 
 
+def test_only_the_burst_history_took_the_burst_path() -> None:
+    # The older histories replay down the unpatched path: one text, one turn.
+    for path in FILES:
+        merged = "burst-merge" in patch_ids(path.read_text())
+        assert merged is (path.name == "conversation-burst-merge.json"), path.name
+    assert patch_ids((HISTORIES / "conversation-burst-merge.json").read_text()) == {
+        "burst-merge",
+        "llm-assistant",
+    }
+
+
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
 async def test_replay(path) -> None:
     raw = path.read_text()
     workflow_id = json.loads(raw)["events"][0]["workflowExecutionStartedEventAttributes"].get(
         "workflowId", path.stem
     )
+    # The product's converter (with the codec): these histories were recorded before payloads
+    # were encrypted, so this also proves that unencrypted payloads still decode.
     replayer = Replayer(
-        workflows=[ConversationWorkflow, CheckoutWorkflow], data_converter=pydantic_data_converter
+        workflows=[ConversationWorkflow, CheckoutWorkflow], data_converter=codec_converter()
     )
     result = await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, raw))
     assert result.replay_failure is None

