@@ -28,6 +28,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Coroutine
 from html import escape
@@ -208,15 +209,21 @@ def session_cookie(settings: Settings, now: float | None = None) -> str:
     return f"{expires}.{_session_mac(settings, expires)}"
 
 
+_EXPIRY = re.compile(r"[0-9]{1,12}")
+
+
 def session_is_valid(settings: Settings, value: str, now: float | None = None) -> bool:
     """True for an unexpired value made by :func:`session_cookie` with the same secrets."""
     expires_text, _, mac = value.partition(".")
-    if not expires_text.isdigit():
+    # ASCII digits only, bounded: ``str.isdigit`` accepts "²" and ``int`` refuses very long
+    # numbers, and either would turn a forged cookie into a 500 instead of a 401.
+    if _EXPIRY.fullmatch(expires_text) is None:
         return False
     expires = int(expires_text)
     if expires < (now if now is not None else time.time()):
         return False
-    return hmac.compare_digest(mac, _session_mac(settings, expires))
+    # Bytes: ``compare_digest`` raises TypeError on str with non-ASCII characters.
+    return hmac.compare_digest(mac.encode(), _session_mac(settings, expires).encode())
 
 
 def _is_admin_token(settings: Settings, token: str) -> bool:

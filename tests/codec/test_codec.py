@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from tendero.codec import PayloadCipher, PayloadDecryptionError
 from tendero.crypto import derive_key
 from tendero.domain.conversation import ConversationInput, ConversationRef
+from tendero.settings import Settings
 from tests.harness import SECRET_KEY, make_settings
 from workflows.client import EncryptionCodec, data_converter
 
@@ -28,7 +29,7 @@ def b64(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode()
 
 
-def settings_with(current: bytes, *previous: bytes):
+def settings_with(current: bytes, *previous: bytes) -> Settings:
     extra = {"tendero_previous_secret_keys": ",".join(b64(k) for k in previous) or None}
     return make_settings("postgresql://unused/unused", tendero_secret_key=b64(current), **extra)
 

@@ -322,3 +322,20 @@ async def test_a_new_admin_token_ends_sessions(stack: Stack) -> None:
     )
     assert session_is_valid(stack.settings, old)
     assert not session_is_valid(rotated, old)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\u00b2.abc", "1" * 5000 + ".abc", "9999999999.\u00e9", "9999999999"],
+    ids=["non-ascii-digit", "huge-expiry", "non-ascii-mac", "no-mac"],
+)
+async def test_malformed_session_cookie_401_not_500(stack: Stack, value: str) -> None:
+    # Latin-1 header bytes reach the cookie parser as non-ASCII characters: still a 401.
+    body = {"payloads": [to_json(await encrypted_payload())]}
+    response = await stack.http.post(
+        "/codec/decode",
+        json=body,
+        headers=[(b"Cookie", f"{SESSION_COOKIE}={value}".encode("latin-1"))],
+    )
+    assert response.status_code == 401, response.text
+    assert not session_is_valid(stack.settings, value)
