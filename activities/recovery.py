@@ -461,7 +461,9 @@ class RecoveryActivities:
         """Create the code in the tenant's connected store too, and keep its id.
 
         A store without coupons (custom backend) keeps our own code only; a code the store
-        already has (a retry) is kept as it is.
+        already has (a retry) is kept as it is. A store that refuses us for good (revoked
+        credentials, a rejected request) also leaves our own code only: the e-mail still
+        goes out and the code works in the chat; failing here would fail the whole drip.
 
         Raises:
             ApplicationError: the store is unavailable (retried).
@@ -490,10 +492,15 @@ class RecoveryActivities:
                 logger.warning("cart %s: the store refused the discount code", data.cart_id)
             return
         except StoreError as err:
+            if not err.retryable:
+                logger.warning(
+                    "cart %s: the store did not create the discount code (%s)",
+                    data.cart_id,
+                    err.code,
+                )
+                return
             raise ApplicationError(
-                f"the store did not create the code: {err.code}",
-                type=err.code,
-                non_retryable=not err.retryable,
+                f"the store did not create the code: {err.code}", type=err.code
             ) from None
         async with self._sessions() as session, session.begin():
             coupon = (
@@ -525,7 +532,8 @@ class RecoveryActivities:
             digits = policy.whatsapp_number.lstrip("+")
             link = f"https://wa.me/{digits}?text={urllib.parse.quote(keyword)}"
         token = unsubscribe_token(self._unsubscribe_key, tenant.id, customer.id)
-        last = data.step.index == len(policy.emails) and data.step.index > 1
+        # "Last chance" names the last e-mail's discount: without a code there is none.
+        last = code is not None and data.step.index == len(policy.emails) and data.step.index > 1
         return {
             "shop": tenant.name,
             "name": customer.name or "",

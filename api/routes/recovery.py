@@ -329,7 +329,11 @@ async def get_recovery_settings(
 async def put_recovery_settings(
     body: RecoverySettings, user: AdminDep, sessions: SessionsDep, settings: SettingsDep
 ) -> RecoverySettings:
-    """Replace the shop's schedule; drips already waiting use it from their next step."""
+    """Replace the shop's schedule; drips that start from now on use it.
+
+    A running drip keeps the schedule it read when it started (its workflow reads the
+    plan once), so a change never moves or repeats a step already planned.
+    """
     overrides = body.model_dump(mode="json")
     try:
         policy = recovery.RecoveryPolicy.build(settings, overrides)

@@ -14,14 +14,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.recovery import RecoveryTrigger
 from tendero.consent import record_consent
-from tendero.db.models import Coupon, Message, OutboundEmail
+from tendero.db.models import Coupon, Message, OutboundEmail, Tenant
 from tendero.domain.ids import cart_recovery_workflow_id
 from tendero.domain.recovery import RecoveryOutcome
+from tendero.recovery import list_abandoned
 from tendero.settings import Settings
 from tests.fakes.smtp import SmtpSink
 from tests.harness import FakeGraph, make_settings
@@ -263,9 +264,16 @@ async def test_checkout_stops_the_drip_and_credits_it(drip: Drip, shop: Shop):
     await steps_count(drip, cart_id, 1)
     placed = await place(drip.sessions, drip.client, buyer, cart_id)
     outcome = await handle.result()
-    assert outcome.status == "recovered"
+    assert outcome == RecoveryOutcome(status="recovered", reason=None, steps_sent=[0])
     row = await recovery_row(drip.sessions, cart_id)
     assert (row.status, row.recovered_order_id) == ("recovered", placed.order_id)
+    # The abandoned-cart list credits the order to the drip.
+    async with drip.sessions() as session:
+        total, rows = await list_abandoned(
+            session, tenant_id=shop.tenant_id, now=await drip.env.get_current_time()
+        )
+    assert total == 1
+    assert (rows[0].recovery.cart_id, rows[0].order_number) == (cart_id, placed.number)
     await drip.env.sleep(100 * HOUR)
     await settle()
     assert drip.mails(buyer) == [] and len(drip.chats(buyer)) == 1
@@ -318,6 +326,7 @@ async def test_stop_in_chat_withdraws_consent_and_stops(drip: Drip, shop: Shop):
     await drip.trigger.customer_changed(shop.tenant_id, buyer.customer_id)
     outcome = await handle.result()
     assert (outcome.status, outcome.reason, outcome.steps_sent) == ("stopped", "opted_out", [0])
+    stopped_run = (await handle.describe()).run_id
     await drip.env.sleep(100 * HOUR)
     await settle()
     assert drip.mails(buyer) == [] and len(drip.chats(buyer)) == 1
@@ -325,7 +334,12 @@ async def test_stop_in_chat_withdraws_consent_and_stops(drip: Drip, shop: Shop):
     await set_quantity(drip.sessions, buyer, "BEAN-1", 1)
     await drip.trigger.customer_changed(shop.tenant_id, buyer.customer_id)
     row = await recovery_row(drip.sessions, cart_id)
-    assert (row.status, row.stop_reason) == ("stopped", "opted_out")
+    assert (row.status, row.stop_reason, row.cart_version) == ("stopped", "opted_out", 1)
+    latest = await handle.describe()  # the handle follows the latest run of the id
+    assert (latest.run_id, latest.status) == (stopped_run, WorkflowExecutionStatus.COMPLETED)
+    await drip.env.sleep(100 * HOUR)
+    await settle()
+    assert drip.mails(buyer) == [] and len(drip.chats(buyer)) == 1
 
 
 async def test_without_consent_nothing_is_sent(drip: Drip, shop: Shop):
@@ -358,3 +372,89 @@ async def test_customer_who_bought_in_between_gets_nothing(drip: Drip, shop: Sho
     await drip.env.sleep(100 * HOUR)
     await settle()
     assert drip.chats(buyer) == [] and drip.mails(buyer) == []
+
+
+async def test_the_shops_own_schedule_and_discounts(drip: Drip, shop: Shop):
+    # This shop: nudge at 10 min, e-mails at 2 h (20 % off, 1-day code) and 48 h (no code).
+    async with drip.sessions() as session, session.begin():
+        tenant = await session.get_one(Tenant, shop.tenant_id)
+        tenant.cart_recovery = {
+            "nudge_after_s": 600,
+            "email_after_s": [7200, 172800],
+            "discount_percents": ["20", "0"],
+            "code_ttl_s": 86400,
+        }
+    other = await make_shop(drip.sessions)  # the install's defaults
+    buyer = await drip.buyer(shop)
+    neighbour = await drip.buyer(other, email="ben@example.com")
+    cart_id = await set_quantity(drip.sessions, buyer, "SUN-1", 1)
+    await drip.trigger.customer_changed(shop.tenant_id, buyer.customer_id)
+    other_cart, neighbours_drip = await drip.start(neighbour)
+    await until(lambda: recovery_row(drip.sessions, cart_id))
+    handle = drip.client.get_workflow_handle_for(
+        AbandonedCartWorkflow.run, cart_recovery_workflow_id(shop.tenant_id, cart_id)
+    )
+    changed = (await recovery_row(drip.sessions, cart_id)).last_activity_at
+
+    await drip.env.sleep(5 * MIN + SECOND)
+    await steps_count(drip, other_cart, 1)  # the default shop's nudge went out
+    assert (await recovery_row(drip.sessions, cart_id)).steps == []
+    assert drip.chats(buyer) == []
+    await drip.env.sleep(5 * MIN)
+    (nudge,) = await steps_count(drip, cart_id, 1)
+    assert at(nudge) == changed + 10 * MIN
+
+    await drip.env.sleep(2 * HOUR - 10 * MIN)
+    first = (await steps_count(drip, cart_id, 2))[1]
+    assert at(first) == changed + 2 * HOUR
+    code = first["coupon_code"]
+    async with drip.sessions() as session:
+        coupons = list(
+            (await session.execute(select(Coupon).where(Coupon.cart_id == cart_id))).scalars()
+        )
+    assert [(c.code, c.value, c.usage_limit) for c in coupons] == [(code, Decimal("20.000"), 1)]
+    assert coupons[0].expires_at == changed + 2 * HOUR + timedelta(days=1)
+
+    await drip.env.sleep(48 * HOUR - 2 * HOUR)
+    outcome = await handle.result()
+    assert outcome == RecoveryOutcome(status="finished", reason=None, steps_sent=[0, 1, 2])
+    row = await recovery_row(drip.sessions, cart_id)
+    assert at(row.steps[2]) == changed + 48 * HOUR and row.steps[2]["coupon_code"] is None
+    await until(lambda: asyncio.sleep(0, len(drip.mails(buyer)) == 2))
+    # One item: singular; the last e-mail carries no code, so it is no "last chance".
+    assert [m["Subject"] for m in drip.mails(buyer)] == [
+        "20% off the item in your cart at Test Shop",
+        "You left 1 item in your cart at Test Shop",
+    ]
+    assert "Use the code " + code + " for 20% off" in (
+        drip.mails(buyer)[0].get_body(("plain",)).get_content()
+    )
+    await drip.env.sleep(30 * 24 * HOUR)
+    await settle()
+    assert len(drip.mails(buyer)) == 2 and len(drip.chats(buyer)) == 1
+    # The other shop's drip ran the install's defaults all along.
+    assert (await neighbours_drip.result()).steps_sent == [0, 1, 2, 3]
+    other_row = await recovery_row(drip.sessions, other_cart)
+    other_changed = other_row.last_activity_at
+    assert [at(step) - other_changed for step in other_row.steps] == [
+        5 * MIN,
+        HOUR,
+        24 * HOUR,
+        72 * HOUR,
+    ]
+
+
+async def test_a_shop_with_recovery_disabled_sends_nothing(drip: Drip, shop: Shop):
+    async with drip.sessions() as session, session.begin():
+        (await session.get_one(Tenant, shop.tenant_id)).cart_recovery = {"enabled": False}
+    buyer = await drip.buyer(shop)
+    cart_id, handle = await drip.start(buyer)
+    outcome = await handle.result()
+    assert outcome == RecoveryOutcome(status="stopped", reason="disabled", steps_sent=[])
+    await drip.env.sleep(100 * HOUR)
+    await settle()
+    assert drip.chats(buyer) == [] and drip.mails(buyer) == []
+    row = await recovery_row(drip.sessions, cart_id)
+    assert (row.status, row.stop_reason, row.steps) == ("stopped", "disabled", [])
+    async with drip.sessions() as session:
+        assert await session.scalar(select(Coupon.id).where(Coupon.cart_id == cart_id)) is None
