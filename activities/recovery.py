@@ -417,6 +417,11 @@ class RecoveryActivities:
                 language=language,
                 values=values,
                 now=data.at,
+                # One-click unsubscribe (RFC 8058), which mailbox providers ask of bulk senders.
+                headers={
+                    "List-Unsubscribe": f"<{values['unsubscribe_link']}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
             )
         except MailNotConfigured:
             logger.warning("cart %s: no SMTP server configured, e-mail step skipped", data.cart_id)
@@ -579,7 +584,13 @@ def _nudge(tenant: Tenant, language: str, snap: CartSnapshot) -> Reply:
     )
     return Reply(
         kind="buttons",
-        body=t(language, "recovery_nudge", count=snap.item_count, total=total, shop=tenant.name),
+        body=t(
+            language,
+            "recovery_nudge_one" if snap.item_count == 1 else "recovery_nudge",
+            count=snap.item_count,
+            total=total,
+            shop=tenant.name,
+        ),
         buttons=[
             Button(id="cart", title=t(language, "btn_cart")),
             Button(id="checkout", title=t(language, "btn_checkout")),

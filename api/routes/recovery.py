@@ -6,7 +6,10 @@
 - ``GET/POST /api/v2/customers/{customer_id}/consents`` (agents): a customer's marketing
   consent history, and a new choice (a withdrawal stops a running drip at once).
 - ``GET/PUT /api/v2/settings/cart-recovery`` (admins): the shop's schedule and discounts.
-- ``GET /unsubscribe/{token}`` (no login): the link in every recovery e-mail.
+- ``GET /unsubscribe/{token}`` (no login): the link in every recovery e-mail; a page that
+  asks to confirm (a GET changes nothing: mail scanners open links).
+- ``POST /unsubscribe/{token}`` (no login): the confirmation, and the mail client's
+  one-click unsubscribe (RFC 8058, ``List-Unsubscribe-Post``).
 
 Every agent route acts in the signed-in user's tenant: another shop's customer answers 404
 exactly like a missing one, and another shop's carts never appear.
@@ -24,6 +27,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,6 +40,7 @@ from tendero.db.models import CartRecovery, Consent, Customer, Tenant
 from tendero.domain.ids import cart_recovery_workflow_id
 from tendero.domain.recovery import RecoveryState, RecoveryStop
 from tendero.identity import mask_email
+from tendero.settings import Settings
 from workflows.recovery import AbandonedCartWorkflow
 
 router = APIRouter(prefix="/api/v2", tags=["agent API: cart recovery"])
@@ -346,35 +351,75 @@ async def put_recovery_settings(
 
 
 _PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Unsubscribed</title></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport"
+content="width=device-width, initial-scale=1"><title>{title}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5; max-width: 32em; margin: 3em auto;">
-<h1>You are unsubscribed</h1>
-<p>{shop} will send you no more cart reminders or offers.</p>
-<p>Changed your mind? Write <strong>subscribe</strong> to us on WhatsApp.</p>
+{body}
 </body></html>
 """
+
+_CONFIRM = """<h1>Unsubscribe?</h1>
+<p>{shop} will send you no more cart reminders or offers.</p>
+<form method="post"><button type="submit">Unsubscribe</button></form>
+"""
+
+_DONE = """<h1>You are unsubscribed</h1>
+<p>{shop} will send you no more cart reminders or offers.</p>
+<p>Changed your mind? Write <strong>subscribe</strong> to us on WhatsApp.</p>
+"""
+
+
+async def _link_customer(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, token: str
+) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """The shop, customer and shop name an unsubscribe token names.
+
+    Raises:
+        HTTPException: 404 for a forged or malformed token, or a customer that is gone.
+    """
+    parsed = recovery.parse_unsubscribe_token(settings.derived_key("unsubscribe"), token)
+    if parsed is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not a valid link")
+    tenant_id, customer_id = parsed
+    async with sessions() as session:
+        customer = await session.get(Customer, customer_id)
+        tenant = await session.get(Tenant, tenant_id)
+        if customer is None or tenant is None or customer.tenant_id != tenant_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not a valid link")
+        return tenant_id, customer_id, tenant.name
 
 
 @public_router.get(
     "/unsubscribe/{token}",
     response_class=HTMLResponse,
     responses={404: {"description": "Not a valid unsubscribe link."}},
-    summary="Unsubscribe from cart reminders and offers (the e-mail's link)",
+    summary="Ask to confirm unsubscribing (the e-mail's link); changes nothing",
+)
+async def unsubscribe_page(
+    token: str, sessions: SessionsDep, settings: SettingsDep
+) -> HTMLResponse:
+    """The confirmation page of the e-mail's link: a button that posts to the same address."""
+    _, _, shop = await _link_customer(sessions, settings, token)
+    body = _CONFIRM.format(shop=html.escape(shop))
+    return HTMLResponse(_PAGE.format(title="Unsubscribe", body=body))
+
+
+@public_router.post(
+    "/unsubscribe/{token}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "Not a valid unsubscribe link."}},
+    summary="Unsubscribe from cart reminders and offers (the page's button, one-click)",
 )
 async def unsubscribe(
     token: str, sessions: SessionsDep, settings: SettingsDep, temporal: TemporalDep
 ) -> HTMLResponse:
-    """Withdraw the customer's marketing consent (``source=unsubscribe_link``)."""
-    parsed = recovery.parse_unsubscribe_token(settings.derived_key("unsubscribe"), token)
-    if parsed is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not a valid link")
-    tenant_id, customer_id = parsed
+    """Withdraw the customer's marketing consent (``source=unsubscribe_link``).
+
+    Idempotent: a consent already withdrawn is not recorded again. Any body is accepted,
+    so a mail client's one-click ``List-Unsubscribe=One-Click`` post works too.
+    """
+    tenant_id, customer_id, shop = await _link_customer(sessions, settings, token)
     async with sessions() as session, session.begin():
-        customer = await session.get(Customer, customer_id)
-        tenant = await session.get(Tenant, tenant_id)
-        if customer is None or tenant is None or customer.tenant_id != tenant_id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="not a valid link")
-        shop = tenant.name
         latest = await current_consent(session, tenant_id=tenant_id, customer_id=customer_id)
         if latest is None or latest.granted:
             await record_consent(
@@ -385,4 +430,5 @@ async def unsubscribe(
                 source="unsubscribe_link",
             )
     await stop_drips(temporal, sessions, tenant_id, customer_id)
-    return HTMLResponse(_PAGE.format(shop=html.escape(shop)))
+    body = _DONE.format(shop=html.escape(shop))
+    return HTMLResponse(_PAGE.format(title="Unsubscribed", body=body))

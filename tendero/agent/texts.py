@@ -286,6 +286,8 @@ EN.update(
     {
         "recovery_nudge": "You have {count} items in your cart at {shop} ({total}). "
         "Need help finishing your order?",
+        "recovery_nudge_one": "You have 1 item in your cart at {shop} ({total}). "
+        "Need help finishing your order?",
         "recovery_discount_line": "Discount ({code}): -{amount}\n",
         "recovery_code_used": "That discount code was already used, so it is not applied.",
         "recovery_code_expired": "That discount code has expired, so it is not applied.",
@@ -304,6 +306,8 @@ EN.update(
 ES.update(
     {
         "recovery_nudge": "Tienes {count} artículos en tu carrito de {shop} ({total}). "
+        "¿Te ayudo a terminar tu pedido?",
+        "recovery_nudge_one": "Tienes 1 artículo en tu carrito de {shop} ({total}). "
         "¿Te ayudo a terminar tu pedido?",
         "recovery_discount_line": "Descuento ({code}): -{amount}\n",
         "recovery_code_used": "Ese código de descuento ya se usó, así que no se aplica.",

@@ -58,6 +58,7 @@ async def send_once(
     values: Mapping[str, str],
     keep_body: bool = True,
     now: datetime | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> MailOutcome:
     """Render and send a mail unless the mail with this key was already sent or refused.
 
@@ -72,6 +73,7 @@ async def send_once(
         values: the template's values.
         keep_body: store the text body; ``False`` for mails carrying a secret (codes).
         now: the time recorded as ``sent_at`` (default: now, aware UTC).
+        headers: extra headers of the mail (``List-Unsubscribe``...), the same on a resend.
 
     Returns:
         The row id, the outcome and the ``Message-ID``.
@@ -121,7 +123,7 @@ async def send_once(
         row.status = SENDING
 
     try:
-        await mailer.send(to=to, rendered=rendered, message_id=message_id)
+        await mailer.send(to=to, rendered=rendered, message_id=message_id, headers=headers)
     except MailRefused as err:
         async with sessions() as session, session.begin():
             await session.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import ssl
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -84,15 +85,26 @@ def make_message_id(row_id: uuid.UUID, mail_from: str) -> str:
 
 
 def build_message(
-    *, sender: str, to: str, rendered: RenderedMail, message_id: str, date: datetime
+    *,
+    sender: str,
+    to: str,
+    rendered: RenderedMail,
+    message_id: str,
+    date: datetime,
+    headers: Mapping[str, str] | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message: text/plain first, then text/html."""
+    """A multipart/alternative message: text/plain first, then text/html.
+
+    ``headers`` are added as they are (e.g. ``List-Unsubscribe``, RFC 8058).
+    """
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(date.astimezone(UTC))
     message["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(rendered.text)
     message.add_alternative(rendered.html, subtype="html")
     return message
@@ -123,7 +135,13 @@ class Mailer:
         return self._settings.smtp_host is not None
 
     async def send(
-        self, *, to: str, rendered: RenderedMail, message_id: str, sender: str | None = None
+        self,
+        *,
+        to: str,
+        rendered: RenderedMail,
+        message_id: str,
+        sender: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Send one mail; one connection per mail.
 
@@ -132,6 +150,7 @@ class Mailer:
             rendered: subject and bodies.
             message_id: the ``Message-ID`` header (stable across retries of the same mail).
             sender: the ``From`` header; ``MAIL_FROM`` when ``None``.
+            headers: extra headers, e.g. ``List-Unsubscribe``.
 
         Raises:
             MailNotConfigured: ``SMTP_HOST`` is not set.
@@ -147,6 +166,7 @@ class Mailer:
             rendered=rendered,
             message_id=message_id,
             date=datetime.now(UTC),
+            headers=headers,
         )
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         try:

