@@ -855,9 +855,13 @@ class WooCommerceClient:
     async def create_discount(self, request: DiscountRequest) -> DiscountCode:
         """``POST /coupons``: ``percent`` or ``fixed_cart``, individual use, expiring.
 
+        Idempotent per code, like Shopify's: when WooCommerce answers
+        ``woocommerce_rest_coupon_code_already_exists`` (a retry after the first try was
+        applied), the coupon with that code (``GET /coupons?code=``) is returned.
+
         Raises:
             StoreRejected: not exactly one of ``percent``/``amount``, or the code exists
-                (``provider_code`` ``woocommerce_rest_coupon_code_already_exists``).
+                and cannot be read back.
         """
         if (request.percent is None) == (request.amount is None):
             raise StoreRejected(
@@ -877,8 +881,21 @@ class WooCommerceClient:
             "usage_limit": request.usage_limit,
             "date_expires_gmt": gmt_text(request.expires_at),
         }
-        response = await self._call("POST", "coupons", body=body)
-        coupon = self._parse(WooCoupon, self._json(response))
+
+        async def find() -> dict[str, Any] | None:
+            response = await self._call("GET", "coupons", params={"code": request.code})
+            found = self._parse_list(WooCoupon, self._json(response))
+            return found[0].model_dump() if found else None
+
+        try:
+            data = await self._create_once("coupons", body, find)
+        except StoreRejected as err:
+            if err.provider_code != "woocommerce_rest_coupon_code_already_exists":
+                raise
+            data = await find()
+            if data is None:
+                raise
+        coupon = self._parse(WooCoupon, data)
         return DiscountCode(external_id=str(coupon.id), code=coupon.code)
 
     async def refund(self, request: RefundRequest, *, idempotency_key: str) -> Refund:

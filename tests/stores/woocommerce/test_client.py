@@ -263,7 +263,7 @@ async def test_create_order_rejected_line(
 # -- coupons and refunds --------------------------------------------------------------------
 
 
-async def test_coupon_create_and_duplicate_code(
+async def test_coupon_create_once_per_code(
     shop: FakeWooCommerce, client: WooCommerceClient
 ) -> None:
     expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -279,11 +279,18 @@ async def test_coupon_create_and_duplicate_code(
     )
     assert coupon["individual_use"] is True
     assert coupon["date_expires_gmt"] == "2030-01-02T03:04:05"
-    with pytest.raises(StoreRejected) as err:
-        await client.create_discount(
-            DiscountRequest(code="welcome10", amount=Decimal("5"), expires_at=expires)
-        )
-    assert err.value.provider_code == "woocommerce_rest_coupon_code_already_exists"
+    # The same code again (a retried activity) is the coupon WooCommerce already has.
+    again = await client.create_discount(
+        DiscountRequest(code="WELCOME10", percent=Decimal("10"), expires_at=expires)
+    )
+    assert again == code and len(shop.coupons) == 1
+    # A create applied by the store but answered with a 502: found, not made twice.
+    shop.fail_next(502, method="POST", path="coupons", after_apply=True)
+    lost = await client.create_discount(
+        DiscountRequest(code="LOST15", percent=Decimal("15"), expires_at=expires)
+    )
+    assert [c["code"] for c in shop.coupons.values()] == ["welcome10", "lost15"]
+    assert lost.code == "lost15" and int(lost.external_id) in shop.coupons
     fixed = await client.create_discount(
         DiscountRequest(code="FIVEOFF", amount=Decimal("5"), expires_at=expires)
     )
