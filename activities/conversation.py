@@ -207,13 +207,14 @@ def _merge_burst(ctx: TurnContext, earlier: list[Message]) -> None:
 
     The joined text is set on the turn's message in memory only (never written: each row
     keeps the text the customer wrote). A text that a step is waiting for on its own (a
-    verification code, a checkout answer such as CONFIRM or the address) is not merged:
-    the last such message is answered alone, so a code is still hashed and redacted.
+    verification code, CONFIRM, cancel, a quantity) is not merged: the last such message is
+    answered alone, so a code is still hashed and redacted. While the checkout waits for
+    the address, a burst is one address typed over several messages: joined.
     """
     burst = [*earlier, ctx.message]
     engine = GuidedEngine(ctx)
     for row in reversed(burst):
-        if row.text and (engine.owns_checkout_text(row.text) or engine.support.owns_code(row.text)):
+        if row.text and engine.answers_alone(row.text):
             ctx.message = row
             return
     texts = [row.text for row in burst if row.text]

@@ -8,7 +8,9 @@
 - ``POST /api/v2/auth/token`` counts failed logins per account (shop slug + e-mail,
   ``RATE_LOGIN_PER_ACCOUNT``) and per client IP (``RATE_LOGIN_PER_IP``), both per
   ``RATE_LOGIN_WINDOW_S``; once either is used up, every login for that account or from
-  that IP is refused until the window ends, even with the right password.
+  that IP is refused until the window ends, even with the right password. Each attempt
+  takes its slot before the password is checked and gives it back on success, so
+  concurrent guesses never get past the limit.
 
 A refusal is ``429`` with ``Retry-After: <seconds until the window ends>`` and the API's
 usual error body ``{"detail": "..."}``. Keys carry internal ids, or an HMAC of an e-mail
@@ -25,7 +27,7 @@ from fastapi import HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tendero.db.base import utcnow
-from tendero.ratelimit import current_hits, hit, retry_after_s, subject_hash
+from tendero.ratelimit import hit, release, subject_hash
 from tendero.settings import Settings
 
 RATE_LIMIT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -95,6 +97,9 @@ def agent_user_key(user_id: uuid.UUID) -> str:
 class LoginLimiter:
     """Failed-login limits of ``POST /api/v2/auth/token``: per account and per client IP.
 
+    ``reserve`` before checking the password, ``give_back`` after a good one; a failed
+    attempt keeps its slot.
+
     Args:
         sessions: database session factory.
         settings: ``RATE_LOGIN_*`` and the secret the keys are derived from.
@@ -115,27 +120,34 @@ class LoginLimiter:
         """Derive the keys (HMACs: no e-mail or IP in clear)."""
         self._sessions = sessions
         self._window = timedelta(seconds=settings.rate_login_window_s)
+        self._now = utcnow()
         account = subject_hash(settings, "account", tenant.strip().lower(), email.strip().lower())
         self._limits = [(f"login:{account}", settings.rate_login_per_account)]
         if client_ip:
             ip = subject_hash(settings, "ip", client_ip)
             self._limits.append((f"login:ip:{ip}", settings.rate_login_per_ip))
 
-    async def check(self) -> None:
-        """Refuse the attempt when the account or the IP used up its failures.
+    async def reserve(self) -> None:
+        """Take a slot for this attempt before the password is checked, or refuse it.
+
+        The slot is counted at once (one atomic upsert per key, committed before the
+        password is checked), so however many attempts arrive together, at most the limit
+        of them are ever checked in a window. A refused attempt takes nothing.
 
         Raises:
-            HTTPException: 429 with ``Retry-After`` (the end of the current window).
+            HTTPException: 429 with ``Retry-After`` (the end of the current window) when the
+                account or the IP has used up its attempts.
         """
-        now = utcnow()
-        async with self._sessions() as session:
-            for key, limit in self._limits:
-                if await current_hits(session, key, window=self._window, now=now) >= limit:
-                    raise too_many_requests(retry_after_s(now, self._window))
-
-    async def failed(self) -> None:
-        """Count one failed attempt against the account and the IP."""
-        now = utcnow()
+        self._now = now = utcnow()
         async with self._sessions() as session, session.begin():
             for key, limit in self._limits:
-                await hit(session, key, limit=limit, window=self._window, now=now)
+                decision = await hit(session, key, limit=limit, window=self._window, now=now)
+                if not decision.allowed:
+                    # Raised inside the transaction: rolled back, nothing counted.
+                    raise too_many_requests(decision.retry_after_s)
+
+    async def give_back(self) -> None:
+        """Give the reserved slots back: only failed attempts count."""
+        async with self._sessions() as session, session.begin():
+            for key, _ in self._limits:
+                await release(session, key, window=self._window, now=self._now)

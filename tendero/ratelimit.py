@@ -144,6 +144,24 @@ async def claim_notice(
     return await _flip_notified(session, key, window_start(now, window))
 
 
+async def release(session: AsyncSession, key: str, *, window: timedelta, now: datetime) -> None:
+    """Give back one allowed hit of ``key`` in the window holding ``now`` (never below 0).
+
+    For a limit on outcomes known only after the work (failed logins): the attempt takes
+    its slot with ``hit`` before the work, so concurrent attempts never exceed the limit,
+    and gives it back here when the outcome does not count.
+    """
+    await session.execute(
+        update(RateLimitHit)
+        .where(
+            RateLimitHit.key == key,
+            RateLimitHit.window_start == window_start(now, window),
+            RateLimitHit.hits > 0,
+        )
+        .values(hits=RateLimitHit.hits - 1)
+    )
+
+
 async def current_hits(session: AsyncSession, key: str, *, window: timedelta, now: datetime) -> int:
     """Hits of ``key`` in the window holding ``now``, without counting one (0 if none)."""
     found = await session.scalar(

@@ -129,20 +129,24 @@ async def login(
         email=body.email,
         client_ip=request.client.host if request.client else None,
     )
-    await limiter.check()
+    await limiter.reserve()
     now = datetime.now(UTC)
-    async with sessions() as session, session.begin():
-        user = await authenticate(
-            session, tenant_slug=body.tenant, email=body.email, password=body.password, now=now
-        )
-        if user is not None:
-            await session.flush()
-            await session.refresh(user)
-            view = UserView.model_validate(user)
-            token, expires_at = issue_token(user, settings, now)
+    try:
+        async with sessions() as session, session.begin():
+            user = await authenticate(
+                session, tenant_slug=body.tenant, email=body.email, password=body.password, now=now
+            )
+            if user is not None:
+                await session.flush()
+                await session.refresh(user)
+                view = UserView.model_validate(user)
+                token, expires_at = issue_token(user, settings, now)
+    except Exception:
+        await limiter.give_back()  # no verdict on the password: not a failure
+        raise
     if user is None:
-        await limiter.failed()
-        raise unauthorized(_BAD_LOGIN)
+        raise unauthorized(_BAD_LOGIN)  # the reserved slot stays: one failure counted
+    await limiter.give_back()
     return TokenResponse(access_token=token, expires_at=expires_at, user=view)
 
 

@@ -433,6 +433,21 @@ class GuidedEngine:
             or self._at_step(CheckoutStep.ADDRESS)
         )
 
+    def answers_alone(self, raw: str) -> bool:
+        """True for a text that must be its own turn, never merged into a burst.
+
+        A verification code (so it is hashed and redacted), CONFIRM, cancel during a
+        checkout, a typed quantity. While the checkout waits for the address, only CONFIRM
+        and cancel stand alone: other texts are one address typed over several messages.
+        """
+        if self.support.owns_code(raw):
+            return True
+        if not self.owns_checkout_text(raw):
+            return False
+        return not self._at_step(CheckoutStep.ADDRESS) or (
+            _is_confirm(raw) or _normalise(raw) in CANCEL_WORDS
+        )
+
     def _pending_quantity(self) -> uuid.UUID | None:
         return _uuid(str(self.ctx.conversation.ui_state.get("awaiting_quantity", "")))
 

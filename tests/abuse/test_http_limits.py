@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -149,3 +150,47 @@ async def test_failed_logins_are_limited_per_account_and_per_ip(
             ).scalars()
         )
     assert keys and not any("@" in key or ip in key or tenant.slug in key for key in keys)
+
+
+async def test_concurrent_failed_logins_get_exactly_the_limit_of_guesses(
+    temporal_env: WorkflowEnvironment, sessionmaker, database_url
+) -> None:
+    # Many guesses at once, from one address: each is counted before the password is checked,
+    # so no more than the limit are ever checked, however many arrive together.
+    tenant = await new_tenant(sessionmaker)
+    ana, ana_password = await new_user(sessionmaker, tenant, "agent")
+    limits = {"rate_login_per_account": 4, "rate_login_per_ip": 100, "rate_login_window_s": 900}
+    await fresh_window(900, need_s=60)
+    async with api(temporal_env, database_url, new_ip(), **limits) as http:
+        guess = {"tenant": tenant.slug, "email": ana.email, "password": "wrong"}
+        answers = await asyncio.gather(
+            *(http.post("/api/v2/auth/token", json=guess) for _ in range(12))
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [401] * 4 + [429] * 8
+        for answer in answers:
+            if answer.status_code == 429:
+                assert_too_many(answer, 900)
+        right = {"tenant": tenant.slug, "email": ana.email, "password": ana_password}
+        assert_too_many(await http.post("/api/v2/auth/token", json=right), 900)
+
+
+async def test_successful_logins_use_up_nothing(
+    temporal_env: WorkflowEnvironment, sessionmaker, database_url
+) -> None:
+    tenant = await new_tenant(sessionmaker)
+    ana, ana_password = await new_user(sessionmaker, tenant, "agent")
+    limits = {"rate_login_per_account": 2, "rate_login_per_ip": 2, "rate_login_window_s": 900}
+    await fresh_window(900, need_s=60)
+    async with api(temporal_env, database_url, new_ip(), **limits) as http:
+        right = {"tenant": tenant.slug, "email": ana.email, "password": ana_password}
+        wrong = {**right, "password": "wrong"}
+        answers = await asyncio.gather(
+            *(http.post("/api/v2/auth/token", json=right) for _ in range(2))
+        )
+        assert [a.status_code for a in answers] == [200, 200]
+        codes = [(await http.post("/api/v2/auth/token", json=b)).status_code for b in [right] * 3]
+        assert codes == [200, 200, 200]
+        codes = [(await http.post("/api/v2/auth/token", json=b)).status_code for b in [wrong] * 2]
+        assert codes == [401, 401]
+        assert_too_many(await http.post("/api/v2/auth/token", json=right), 900)

@@ -7,9 +7,11 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import delete
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from tendero.channels.whatsapp import simulator
 from tendero.db.models import RateLimitHit
 from tendero.ratelimit import inbound_customer_key
@@ -25,7 +27,7 @@ from tests.abuse.helpers import (
 )
 from tests.agent.helpers import agent_world
 from tests.fakes.model_server import ScriptedModel, say
-from tests.harness import Customer, body_text, running_stack
+from tests.harness import Customer, Stack, body_text, running_stack
 from tests.shop import Shop
 from workflows.conversation import ConversationWorkflow
 
@@ -200,3 +202,56 @@ async def test_throttled_texts_never_reach_the_model(
             assert "good evening, do you sell pasta" in seen
             assert "then two packs of spaghetti please" in seen
             assert not any(text in str(seen) for text in flood)
+
+
+async def test_a_concurrent_flood_through_two_api_processes_is_counted_exactly(
+    temporal_env: WorkflowEnvironment, sessionmaker, database_url, shop: Shop
+) -> None:
+    # Two apps, each with its own engine and pool, as two API processes sharing Postgres.
+    limit, flood = 5, 24
+    overrides: dict[str, Any] = {
+        "rate_inbound_per_customer": limit,
+        "rate_inbound_window_s": 3600,
+    }
+    async with running_stack(temporal_env.client, sessionmaker, database_url, **overrides) as stack:
+        other_app = create_app(stack.settings, temporal=temporal_env.client)
+        async with (
+            other_app.router.lifespan_context(other_app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=other_app), base_url="http://tendero.test"
+            ) as other_http,
+        ):
+            ana = Customer(stack, shop.phone_number_id, digits())
+            await fresh_window(3600, need_s=120)
+            # The first message creates the customer; the rest arrive all at once.
+            assert (await ana.post(menu_tap(ana))).json() == ACCEPTED
+            twin = Customer(
+                Stack(stack.settings, other_http, stack.graph, stack.client, stack.sessions),
+                shop.phone_number_id,
+                ana.digits,
+            )
+            answers = await asyncio.gather(
+                *((ana if i % 2 else twin).post(menu_tap(ana)) for i in range(flood - 1))
+            )
+            wamids = ana.wamids + twin.wamids
+            assert all(a.status_code == 200 for a in answers)
+            results = [ACCEPTED] + [a.json() for a in answers]
+            assert results.count(ACCEPTED) == limit
+            assert results.count(THROTTLED) == flood - limit
+
+            found = await outcomes(sessionmaker, wamids)
+            assert sorted(found) == sorted(
+                ["recorded"] * limit + ["throttled_notified"] + ["throttled"] * (flood - limit - 1)
+            )
+            replies = texts(await ana.replies_after(0, expect=limit + 1, settle_s=1.5))
+            greeting = "Hi Ana! Welcome to Test Shop. What would you like to do?"
+            assert sorted(replies) == sorted([greeting] * limit + [SLOW_DOWN])
+            conversation = await conversation_of(sessionmaker, shop.tenant_id, ana.digits)
+            statuses = [status for _, status in await inbound(sessionmaker, conversation)]
+            assert sorted(statuses) == sorted(
+                ["processed"] * limit + ["throttled"] * (flood - limit)
+            )
+            state = await temporal_env.client.get_workflow_handle(conversation.workflow_id).query(
+                ConversationWorkflow.state
+            )
+            assert (state.turns, len(state.seen_message_ids)) == (limit, limit + 1)

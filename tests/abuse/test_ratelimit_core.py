@@ -11,9 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tendero.ratelimit import (
     Decision,
+    InboundLimits,
+    InboundVerdict,
+    check_inbound,
     claim_notice,
     current_hits,
     hit,
+    inbound_customer_key,
+    inbound_tenant_key,
+    release,
     retry_after_s,
     subject_hash,
     window_start,
@@ -71,3 +77,61 @@ async def test_concurrent_hits_allow_exactly_the_limit(
         assert (fresh.allowed, fresh.hits, fresh.first_refusal) == (True, 1, False)
         assert await claim_notice(session, key, window=window, now=later)
         assert not await claim_notice(session, key, window=window, now=later)
+
+
+async def test_a_customers_refusals_never_count_against_the_shop(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    limits = InboundLimits(per_customer=2, per_tenant=3, window=timedelta(hours=1))
+    tenant, ana, bea, cy = (uuid.uuid4() for _ in range(4))
+
+    async def one(customer: uuid.UUID) -> InboundVerdict:
+        async with sessionmaker() as session, session.begin():
+            return await check_inbound(
+                session, limits, tenant_id=tenant, customer_id=customer, now=NOW
+            )
+
+    # Ana floods: two accepted, then refused by her own limit, told once.
+    assert [await one(ana) for _ in range(5)] == [
+        InboundVerdict(allowed=True),
+        InboundVerdict(allowed=True),
+        InboundVerdict(allowed=False, notify=True, retry_after_s=3541),
+        InboundVerdict(allowed=False, notify=False, retry_after_s=3541),
+        InboundVerdict(allowed=False, notify=False, retry_after_s=3541),
+    ]
+    # The shop counted only her two: Bea gets the third slot, then the shop is full.
+    assert [await one(bea) for _ in range(2)] == [
+        InboundVerdict(allowed=True),
+        InboundVerdict(allowed=False, notify=True, retry_after_s=3541),
+    ]
+    # Cy is refused by the shop's limit and told once; so is Bea only once per window.
+    assert [await one(cy) for _ in range(2)] == [
+        InboundVerdict(allowed=False, notify=True, retry_after_s=3541),
+        InboundVerdict(allowed=False, notify=False, retry_after_s=3541),
+    ]
+    assert await one(bea) == InboundVerdict(allowed=False, notify=False, retry_after_s=3541)
+    async with sessionmaker() as session:
+        assert (
+            await current_hits(session, inbound_tenant_key(tenant), window=limits.window, now=NOW)
+            == 3 + 3
+        )
+        assert (
+            await current_hits(session, inbound_customer_key(ana), window=limits.window, now=NOW)
+            == 5
+        )
+
+
+async def test_release_gives_back_one_hit_and_never_goes_below_zero(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    key, window = f"test:{uuid.uuid4()}", timedelta(minutes=15)
+    async with sessionmaker() as session, session.begin():
+        await release(session, key, window=window, now=NOW)  # nothing to give back
+        assert [(await hit(session, key, limit=1, window=window, now=NOW)).hits for _ in "ab"] == [
+            1,
+            2,
+        ]
+        for _ in range(3):
+            await release(session, key, window=window, now=NOW)
+        assert await current_hits(session, key, window=window, now=NOW) == 0
+        assert (await hit(session, key, limit=1, window=window, now=NOW)).allowed
