@@ -234,22 +234,31 @@ class PrivacyActivities:
         """Erase and anonymise the customer in Postgres; counts kept on the request.
 
         A retry after a committed erasure runs again (anything written since goes too) and
-        adds its counts to those already recorded.
+        adds its counts to those already recorded. Also returns the workflow ids the
+        customer's rows named just before the erasure.
 
         Raises:
             ApplicationError: ``NotFound`` (not retried) when the request or customer is gone.
         """
         async with self._sessions() as session, session.begin():
             request = await self._request(session, data)
+            # In the erasure's transaction, before the rows that name them go; a retry
+            # keeps those of the first attempt.
+            workflow_ids = sorted(
+                {
+                    *request.outcome.get("workflow_ids", []),
+                    *await privacy.customer_workflow_ids(session, data.tenant_id, data.customer_id),
+                }
+            )
             try:
                 counts = await privacy.erase_customer(session, data.tenant_id, data.customer_id)
             except LookupError:
                 raise _not_found() from None
             before: dict[str, int] = dict(request.outcome.get("rows", {}))
             total = {k: before.get(k, 0) + counts.get(k, 0) for k in sorted({*before, *counts})}
-            request.outcome = {**request.outcome, "rows": total}
+            request.outcome = {**request.outcome, "rows": total, "workflow_ids": workflow_ids}
         logger.info("privacy request %s: %d rows erased", data.request_id, sum(total.values()))
-        return EraseResult(rows=total)
+        return EraseResult(rows=total, workflow_ids=workflow_ids)
 
     @activity.defn(name="privacy_delete_histories")
     async def privacy_delete_histories(self, data: WorkflowsInput) -> DeleteHistoriesResult:

@@ -10,7 +10,8 @@ shop must keep for its accounting:
   (``agent_steps``, ``agent_tool_calls``: they quote the customer), the inbound provider
   events of those messages, verifications, carts with their items, cart recoveries,
   consents (the deletion request row is the record that replaces them), e-mails sent to the
-  customer's addresses, rate-limit counters keyed by the customer's id;
+  customer's addresses and those about the customer's tickets, verifications and carts
+  (agents' notices included), rate-limit counters keyed by the customer's id;
 - anonymised: orders (address nulled and no link to the customer; numbers, lines, totals,
   discounts and timeline kept), tickets (subject, description, photos and event texts
   replaced by ``[redacted]``, closed; number, category and SLA figures kept), coupons (no
@@ -695,6 +696,32 @@ async def _scrub_store_events(
     )
 
 
+async def _mail_key_prefixes(
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID
+) -> list[str]:
+    """Key prefixes of the e-mails about the customer's tickets, verifications and carts.
+
+    The senders key them ``ticket:{ticket}:...`` (agents' notices), ``verification:{id}``
+    and ``recovery:{cart}:{step}``.
+    """
+    tickets = await session.execute(
+        select(Ticket.id).where(Ticket.tenant_id == tenant_id, Ticket.customer_id == customer_id)
+    )
+    verifications = await session.execute(
+        select(Verification.id).where(
+            Verification.tenant_id == tenant_id, Verification.customer_id == customer_id
+        )
+    )
+    carts = await session.execute(
+        select(Cart.id).where(Cart.tenant_id == tenant_id, Cart.customer_id == customer_id)
+    )
+    return [
+        *(f"ticket:{ticket_id}:" for ticket_id in tickets.scalars()),
+        *(f"verification:{verification_id}" for verification_id in verifications.scalars()),
+        *(f"recovery:{cart_id}:" for cart_id in carts.scalars()),
+    ]
+
+
 async def erase_customer(
     session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID
 ) -> dict[str, int]:
@@ -726,6 +753,24 @@ async def erase_customer(
     addresses = await _addresses(session, tenant_id, customer)
     counts: dict[str, int] = {}
     counts["store_events"] = await _scrub_store_events(session, tenant_id, customer, addresses)
+    # Before the rows they are keyed by go: e-mails about the customer's tickets (the
+    # agents' escalation notices quote the ticket's subject), verifications and carts,
+    # whoever they were sent to, and every e-mail sent to the customer's addresses.
+    counts["outbound_emails"] = await _count(
+        session,
+        delete(OutboundEmail)
+        .where(
+            OutboundEmail.tenant_id == tenant_id,
+            or_(
+                func.lower(OutboundEmail.to_address) == any_(text_array(addresses)),
+                *(
+                    OutboundEmail.key.startswith(prefix, autoescape=True)
+                    for prefix in await _mail_key_prefixes(session, tenant_id, customer_id)
+                ),
+            ),
+        )
+        .returning(OutboundEmail.id),
+    )
 
     conversation_ids = list(
         (
@@ -837,15 +882,6 @@ async def erase_customer(
         .where(Order.tenant_id == tenant_id, Order.customer_id == customer_id)
         .values(address=null(), customer_id=None)
         .returning(Order.id),
-    )
-    counts["outbound_emails"] = await _count(
-        session,
-        delete(OutboundEmail)
-        .where(
-            OutboundEmail.tenant_id == tenant_id,
-            func.lower(OutboundEmail.to_address) == any_(text_array(addresses)),
-        )
-        .returning(OutboundEmail.id),
     )
     counts["consents"] = await _count(
         session,

@@ -95,8 +95,8 @@ class PrivacyExportWorkflow:
                 "privacy_export",
                 data,
                 result_type=ExportResult,
+                # One database transaction that does not heartbeat: bounded by its timeout.
                 start_to_close_timeout=TEMPORAL_TIMEOUT,
-                heartbeat_timeout=TEMPORAL_HEARTBEAT,
                 retry_policy=DB_RETRY,
             )
         except ActivityError as err:
@@ -149,7 +149,10 @@ class PrivacyDeleteWorkflow:
             start_to_close_timeout=TEMPORAL_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        # Again after the erasure: a workflow started meanwhile (a last message) goes too.
+        # Again after the erasure: a workflow started meanwhile (a last message restarts
+        # the conversation under the same id) goes too. The erased rows no longer name
+        # them and visibility lags, so the ids found before and those the erasure saw are
+        # swept as well as those found now.
         again: CustomerWorkflows = await workflow.execute_activity(
             "privacy_find_workflows",
             data,
@@ -158,7 +161,8 @@ class PrivacyDeleteWorkflow:
             heartbeat_timeout=TEMPORAL_HEARTBEAT,
             retry_policy=TEMPORAL_RETRY,
         )
-        histories = histories.merged(await self._delete_histories(data, again.workflow_ids))
+        sweep = sorted({*found.workflow_ids, *erased.workflow_ids, *again.workflow_ids})
+        histories = histories.merged(await self._delete_histories(data, sweep))
         outcome = FinishDeleteInput(request=data, erased=erased, histories=histories)
         await workflow.execute_activity(
             "privacy_finish_delete",

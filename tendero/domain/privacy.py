@@ -48,9 +48,14 @@ class WorkflowsInput(BaseModel):
 
 
 class EraseResult(BaseModel):
-    """Rows deleted or anonymised per table by an erasure."""
+    """Rows deleted or anonymised per table by an erasure.
+
+    ``workflow_ids``: the workflows named by the customer's rows just before they went (a
+    workflow started meanwhile is found here, not by visibility, which lags).
+    """
 
     rows: dict[str, int] = Field(default_factory=dict)
+    workflow_ids: list[str] = Field(default_factory=list)
 
 
 class DeleteHistoriesResult(BaseModel):

@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +29,6 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tendero.consent import record_consent
-from tendero.db.base import Base
 from tendero.db.models import (
     AgentStep,
     AgentToolCall,
@@ -42,6 +42,8 @@ from tendero.db.models import (
     OutboundEmail,
     RateLimitHit,
     StoreEvent,
+    Tenant,
+    Ticket,
     Verification,
 )
 from tendero.domain.ids import cart_recovery_workflow_id, verification_workflow_id
@@ -291,7 +293,12 @@ async def seed_person(
             )
         person.order_number = number
 
-    # A ticket with events, opened and noted by an agent through the API.
+    # A ticket with events, opened and noted by an agent through the API. Its first
+    # response is due within a second, so the real TicketWorkflow escalates it and e-mails
+    # the shop's agents a notice that quotes its subject (when the stack has SMTP).
+    async with sessions() as session, session.begin():
+        tenant = await session.get_one(Tenant, shop.tenant_id, with_for_update=True)
+        tenant.ticket_sla = {"high": {"first_response_s": 1, "resolution_s": 86400}}
     _, headers = await user_token(stack, shop, "agent")
     answer = await stack.http.post(
         "/api/v2/tickets",
@@ -316,6 +323,30 @@ async def seed_person(
             break
         await asyncio.sleep(0.05)
     assert note.status_code == 200, note.text
+    if stack.settings.smtp_host:
+        await _wait_escalation_mail(stack, shop, person.ticket_number)
+
+
+async def _wait_escalation_mail(stack: Stack, shop: Shop, ticket_number: str) -> None:
+    async with stack.sessions() as session:
+        ticket_id = await session.scalar(
+            select(Ticket.id).where(
+                Ticket.tenant_id == shop.tenant_id, Ticket.number == ticket_number
+            )
+        )
+    for _ in range(400):
+        async with stack.sessions() as session:
+            sent = await session.scalar(
+                select(OutboundEmail.id).where(
+                    OutboundEmail.tenant_id == shop.tenant_id,
+                    OutboundEmail.key.startswith(f"ticket:{ticket_id}:"),
+                    OutboundEmail.status == "sent",
+                )
+            )
+        if sent is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the agents were not e-mailed about the escalated ticket")
 
 
 async def shopify_integration(stack: Stack, shop: Shop) -> uuid.UUID:
@@ -334,24 +365,79 @@ async def shopify_integration(stack: Stack, shop: Shop) -> uuid.UUID:
         return integration.id
 
 
+async def schema_tables(stack: Stack) -> list[str]:
+    """Every table of the migrated database, read from Postgres' catalog (no hand list)."""
+    async with stack.sessions() as session:
+        rows = await session.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        )
+        return sorted(rows.scalars())
+
+
 async def rows_mentioning(
-    stack: Stack, needles: list[str], *, exclude: list[str] = ()
+    stack: Stack, needles: list[str], *, exclude: Sequence[str] = ()
 ) -> dict[str, list[str]]:
-    """Every row of every table whose text mentions a needle (case-insensitive).
+    """Every row of every table of the schema whose text mentions a needle (any case).
 
     Rows whose text contains any of ``exclude`` (another tenant's id) are left out.
     """
     found: dict[str, list[str]] = {}
     async with stack.sessions() as session:
-        for table in Base.metadata.sorted_tables:
-            rows = await session.execute(text(f'SELECT t::text FROM "{table.name}" t'))
+        for table in await schema_tables(stack):
+            rows = await session.execute(text(f'SELECT t::text FROM "{table}" t'))
             for (row,) in rows:
                 lowered = row.lower()
                 if any(e.lower() in lowered for e in exclude):
                     continue
                 if any(n.lower() in lowered for n in needles):
-                    found.setdefault(table.name, []).append(row)
+                    found.setdefault(table, []).append(row)
     return found
+
+
+async def rows_reachable(stack: Stack, customer_id: uuid.UUID) -> dict[str, set[str]]:
+    """Ids of every row that hangs off the customer by foreign keys, per table.
+
+    The foreign keys are read from Postgres' catalog: starting at the customer's row, any
+    row whose single-column foreign key points at a row already reached is reached too.
+    A table added tomorrow that refers to the customer (or to their carts, orders...) is
+    found without changing this.
+    """
+    async with stack.sessions() as session:
+        keys = (
+            await session.execute(
+                text(
+                    """
+                    SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text
+                    FROM pg_constraint c
+                    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                    JOIN pg_attribute p ON p.attrelid = c.confrelid AND p.attnum = c.confkey[1]
+                    WHERE c.contype = 'f' AND cardinality(c.conkey) = 1 AND p.attname = 'id'
+                    """
+                )
+            )
+        ).all()
+        reached: dict[str, set[str]] = {"customers": {str(customer_id)}}
+        grown = True
+        while grown:
+            grown = False
+            for child, column, parent in keys:
+                if not reached.get(parent):
+                    continue
+                ids = set(
+                    (
+                        await session.execute(
+                            text(
+                                f'SELECT id::text FROM "{child}" '
+                                f'WHERE "{column}"::text = ANY(:parents)'
+                            ),
+                            {"parents": sorted(reached[parent])},
+                        )
+                    ).scalars()
+                )
+                if not ids <= reached.get(child, set()):
+                    reached.setdefault(child, set()).update(ids)
+                    grown = True
+    return reached
 
 
 async def count_mentioning(stack: Stack, needles: list[str]) -> dict[str, int]:

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tendero.db.models import Customer, Order, PrivacyRequest, RateLimitHit, Ticket
 from tendero.domain.ids import conversation_workflow_id
 from tests.api.v2 import user_token
+from tests.fakes.smtp import SmtpSink
 from tests.harness import Stack, running_stack
 from tests.privacy.seed import (
     Person,
@@ -24,10 +25,70 @@ from tests.privacy.seed import (
     history_text,
     new_person,
     rows_mentioning,
+    rows_reachable,
+    schema_tables,
     seed_person,
     shopify_integration,
 )
 from tests.shop import Shop, make_shop
+
+# Every table of the schema, by what it holds about a customer. A table added by a
+# migration fails the tests until it is placed here (and, if it holds a customer's data,
+# seeded in tests/privacy/seed.py so the searches below look at it).
+# Tables the seed writes a customer's identifiers (name, phone, e-mail, address, words)
+# into: every one must hold them before the deletion and none after.
+IDENTIFYING = frozenset(
+    {
+        "agent_steps",
+        "agent_tool_calls",
+        "customers",
+        "messages",
+        "orders",
+        "outbound_emails",
+        "store_events",
+        "ticket_events",
+        "tickets",
+        "verifications",
+    }
+)
+# Tables whose rows belong to a customer by internal ids only (found by foreign keys, or
+# by a key naming the customer's id): exported, and deleted or unlinked by the deletion.
+LINKED = frozenset(
+    {
+        "cart_items",
+        "cart_recoveries",
+        "carts",
+        "consents",
+        "conversations",
+        "coupons",
+        "inbound_events",
+        "order_events",
+        "order_items",
+        "privacy_requests",
+        "rate_limit_hits",
+    }
+)
+# Tables that hold nothing about a shop's customers.
+NO_CUSTOMER_DATA = frozenset(
+    {
+        "alembic_version",
+        "api_keys",
+        "categories",
+        "integrations",
+        "oauth_states",
+        "order_number_counters",
+        "product_categories",
+        "product_variants",
+        "products",
+        "sync_cursors",
+        "sync_runs",
+        "tenants",
+        "ticket_number_counters",
+        "users",
+    }
+)
+# Rows that hang off a customer but are not in the export, and why.
+NOT_EXPORTED = {"inbound_events": "the provider's delivery keys of exported messages"}
 
 
 @pytest.fixture
@@ -36,8 +97,25 @@ async def stack(
     sessionmaker: async_sessionmaker[AsyncSession],
     database_url: str,
 ) -> AsyncIterator[Stack]:
-    async with running_stack(temporal_env.client, sessionmaker, database_url) as running:
-        yield running
+    # A real SMTP server: the seeded tickets escalate and their agents are e-mailed.
+    with SmtpSink() as smtp:
+        async with running_stack(
+            temporal_env.client,
+            sessionmaker,
+            database_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_starttls=False,
+        ) as running:
+            yield running
+
+
+async def test_every_table_is_classified(stack: Stack) -> None:
+    tables = set(await schema_tables(stack))
+    classified = IDENTIFYING | LINKED | NO_CUSTOMER_DATA
+    assert not (IDENTIFYING & LINKED or IDENTIFYING & NO_CUSTOMER_DATA or LINKED & NO_CUSTOMER_DATA)
+    assert tables - classified == set(), "new tables: classify them (and seed their data)"
+    assert classified - tables == set()
 
 
 async def _seeded(stack: Stack) -> tuple[Shop, Person, Person]:
@@ -157,6 +235,17 @@ async def test_export_holds_every_kind_of_record_and_nothing_of_another_customer
     assert detail["outcome"]["counts"]["conversations"] == 1
     assert detail["outcome"]["counts"]["orders"] == 1
 
+    # Every row that hangs off her (found through the schema's foreign keys) is in it.
+    reachable = await rows_reachable(stack, ana.customer_id)
+    assert set(reachable) <= IDENTIFYING | LINKED, set(reachable) - IDENTIFYING - LINKED
+    exported = json.dumps(document)
+    for table, ids in sorted(reachable.items()):
+        if table in NOT_EXPORTED:
+            continue
+        missing = sorted(i for i in ids if f'"{i}"' not in exported)
+        assert missing == [], (table, missing)
+    assert {"conversations", "messages", "orders", "carts", "tickets", "consents"} <= set(reachable)
+
     # Nothing of the other customer.
     dumped = json.dumps(document).lower()
     for needle in _bob_needles(bob):
@@ -204,10 +293,15 @@ async def test_delete_erases_the_customer_everywhere_and_nothing_else(stack: Sta
     exclude = [str(other_shop.tenant_id)]
     ana_needles = ana.identifiers
 
-    # Positive controls: the identifiers are there before, in tables and in histories.
+    # Positive controls: the identifiers are there before, in every table that can hold
+    # them and in histories; the agents' escalation notice quotes her ticket.
     before = await rows_mentioning(stack, ana_needles, exclude=exclude)
-    for table in ("customers", "messages", "orders", "tickets", "ticket_events", "store_events"):
-        assert table in before, table
+    assert set(before) == IDENTIFYING, set(before) ^ IDENTIFYING
+    assert any(
+        f"ticket #{ana.ticket_number}".lower() in row.lower() and ana.name.lower() in row.lower()
+        for row in before["outbound_emails"]
+    )
+    reachable_before = await rows_reachable(stack, ana.customer_id)
     ana_conversation = conversation_workflow_id(shop.tenant_id, "whatsapp", ana.customer_id)
     assert ana.address.lower() in (await history_text(stack, ana_conversation)).lower()
     customer_workflows = [
@@ -250,7 +344,8 @@ async def test_delete_erases_the_customer_everywhere_and_nothing_else(stack: Sta
     assert rows["carts"] == 2
     assert rows["verifications"] == 1
     assert rows["consents"] == 2
-    assert rows["outbound_emails"] == 1
+    # Hers, and the escalation notice to the shop's one agent that quotes her ticket.
+    assert rows["outbound_emails"] == 2
     assert rows["cart_recoveries"] == len(exported["document"]["cart_recoveries"]) == 2
     assert rows["coupons"] == 1
     assert rows["agent_steps"] == 1
@@ -270,6 +365,25 @@ async def test_delete_erases_the_customer_everywhere_and_nothing_else(stack: Sta
 
     # (a) No table holds any of her identifiers; the other customer's rows are all there.
     assert await rows_mentioning(stack, ana_needles, exclude=exclude) == {}
+    # What still hangs off her tombstone: the anonymised tickets (and their events) and
+    # the privacy requests that record what was done; every other row is gone or unlinked.
+    reachable_after = await rows_reachable(stack, ana.customer_id)
+    assert set(reachable_after) == {"customers", "tickets", "ticket_events", "privacy_requests"}
+    assert reachable_after["tickets"] == reachable_before["tickets"]
+    for table, ids in reachable_before.items():
+        if table not in reachable_after:
+            continue
+        assert reachable_after[table] <= ids | reachable_after.get("privacy_requests", set())
+    # Nothing names her internal ids any more but those rows (and the request's outcome,
+    # which lists the workflows it deleted).
+    assert set(await rows_mentioning(stack, [str(ana.customer_id)], exclude=exclude)) == {
+        "customers",
+        "tickets",
+        "privacy_requests",
+    }
+    assert set(await rows_mentioning(stack, [str(ana.conversation_id)], exclude=exclude)) <= {
+        "privacy_requests"
+    }
     assert await count_mentioning(stack, _bob_needles(bob)) == bob_before
     async with stack.sessions() as session:
         tombstone = await session.get_one(Customer, ana.customer_id)

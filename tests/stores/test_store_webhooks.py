@@ -338,6 +338,88 @@ async def test_shopify_data_request_starts_the_export_workflow(
     assert len(await _privacy_requests(stack, tenant.id)) == 1
 
 
+async def test_shopify_shop_redaction_erases_every_store_customer_and_order_address(
+    stack: Stack, store_tenant: NewTenant, fixtures_dir: Path
+) -> None:
+    tenant = await store_tenant()
+    integration_id, shop = await _shopify_shop(stack, tenant.id)
+    customer = json.loads((fixtures_dir / "shopify/shopify_python_api/customer.json").read_text())[
+        "customer"
+    ]
+    order = json.loads((fixtures_dir / "shopify/shopify_python_api/order.json").read_text())[
+        "order"
+    ]
+    # A guest checkout that left no way to reach the buyer: an order without a customer.
+    guest_order = {
+        **copy.deepcopy(order),
+        "id": 450789470,
+        "name": "#1002",
+        "customer": None,
+        "email": None,
+        "contact_email": None,
+        "phone": None,
+    }
+    await _post_shopify(stack, shop, "customers/create", customer, webhook_id="c-1")
+    assert await _applied(stack, integration_id, "c-1") == "applied"
+    await _post_shopify(stack, shop, "orders/create", order, webhook_id="o-1")
+    assert await _applied(stack, integration_id, "o-1") == "applied"
+    await _post_shopify(stack, shop, "orders/create", guest_order, webhook_id="o-2")
+    assert await _applied(stack, integration_id, "o-2") == "applied"
+    # A customer who only ever wrote on WhatsApp is not the store's: kept.
+    async with stack.sessions() as session, session.begin():
+        chat_only = Customer(tenant_id=tenant.id, phone_e164="+14155550123", name="Chat Only")
+        session.add(chat_only)
+    async with stack.sessions() as session:
+        addressed = (
+            await session.execute(
+                select(Order.external_id, Order.customer_id.is_not(None))
+                .where(Order.tenant_id == tenant.id, Order.address.is_not(None))
+                .order_by(Order.external_id)
+            )
+        ).all()
+    assert [tuple(o) for o in addressed] == [("450789469", True), ("450789470", False)]
+
+    await _post_shopify(
+        stack, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop}, webhook_id="s-1"
+    )
+    assert await _applied(stack, integration_id, "s-1") == "redacted"
+
+    (request,) = await _privacy_requests(stack, tenant.id)
+    async with stack.sessions() as session:
+        people = {
+            p.id: (p.name, p.email, p.phone_e164, p.external_id)
+            for p in (
+                await session.execute(select(Customer).where(Customer.tenant_id == tenant.id))
+            ).scalars()
+        }
+        orders = (
+            await session.execute(
+                select(Order.external_id, Order.address, Order.customer_id)
+                .where(Order.tenant_id == tenant.id)
+                .order_by(Order.external_id)
+            )
+        ).all()
+    assert (request.kind, request.source, request.status, request.requested_by) == (
+        "delete",
+        "shopify",
+        "done",
+        "shopify:shop/redact",
+    )
+    assert people == {
+        request.customer_id: (None, None, None, None),
+        chat_only.id: ("Chat Only", None, "+14155550123", None),
+    }
+    assert [tuple(o) for o in orders] == [("450789469", None, None), ("450789470", None, None)]
+
+    # A redelivery is a duplicate; nothing starts twice.
+    assert (
+        await _post_shopify(
+            stack, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop}, webhook_id="s-1"
+        )
+    )[1] == {"status": "duplicate"}
+    assert len(await _privacy_requests(stack, tenant.id)) == 1
+
+
 async def test_woocommerce_ping_signature_and_dedupe(
     stack: Stack, store_tenant: NewTenant, fixtures_dir: Path
 ) -> None:
