@@ -19,6 +19,8 @@ from tendero.crypto import Keyring, derive_key
 
 # A fixed key is fine for a local demo and unit tests; production refuses it (see validator).
 _DEV_KEY_B64 = base64.urlsafe_b64encode(b"0" * 32).decode()
+# Rate-limit counters are swept once they are a day old (workflows/retention.py).
+_DAY_S = 24 * 60 * 60
 
 
 class Settings(BaseSettings):
@@ -117,19 +119,20 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=30, ge=1)
     retention_hour_utc: int = Field(default=3, ge=0, le=23)
 
-    # Abuse limits: hits per fixed window; over the limit an inbound message is kept but not
-    # answered (one slow-down notice per window), an HTTP call gets 429 with Retry-After.
+    # Abuse limits: hits per fixed window (at most a day: older counters are swept daily);
+    # over the limit an inbound message is kept but not answered (one slow-down notice per
+    # window), an HTTP call gets 429 with Retry-After.
     rate_inbound_per_customer: int = Field(default=20, ge=1)
     rate_inbound_per_tenant: int = Field(default=600, ge=1)
-    rate_inbound_window_s: int = Field(default=60, gt=0)
+    rate_inbound_window_s: int = Field(default=60, gt=0, le=_DAY_S)
     rate_api_per_principal: int = Field(default=300, ge=1)
-    rate_api_window_s: int = Field(default=60, gt=0)
+    rate_api_window_s: int = Field(default=60, gt=0, le=_DAY_S)
     rate_login_per_account: int = Field(default=10, ge=1)
     # Failed logins from one client IP (all accounts): higher, offices share addresses.
     rate_login_per_ip: int = Field(default=100, ge=1)
-    rate_login_window_s: int = Field(default=15 * 60, gt=0)
+    rate_login_window_s: int = Field(default=15 * 60, gt=0, le=_DAY_S)
     rate_verification_per_tenant: int = Field(default=200, ge=1)
-    rate_verification_window_s: int = Field(default=60 * 60, gt=0)
+    rate_verification_window_s: int = Field(default=60 * 60, gt=0, le=_DAY_S)
     # Messages from one customer arriving within this window of each other are one turn.
     burst_merge_window_ms: int = Field(default=1500, ge=0, le=10_000)
 

@@ -8,7 +8,8 @@ continues as new when Temporal suggests it, carrying its state in ``Conversation
 
 A burst of text messages (waiting when a turn starts, or arriving within
 ``burst_merge_window_ms`` of each other) is one turn (patch ``burst-merge``). A throttled
-message (over a rate limit, see ``tendero.ratelimit``) gets one slow-down notice and no turn.
+message (over a rate limit, see ``tendero.ratelimit``) gets one slow-down notice and no turn
+(patch ``inbound-throttle``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ ASSISTANT_PATCH = "llm-assistant"
 BURST_PATCH = "burst-merge"
 # At most this many text messages make one turn (the inbound rate limit bounds it anyway).
 BURST_MAX_MESSAGES = 20
+# Runs recorded before rate limits answered a throttled message (one the API flags after a
+# rolling deploy, before the workers were updated) as an ordinary turn.
+THROTTLE_PATCH = "inbound-throttle"
 
 # The model round bounds itself (AGENT_MAX_TOOL_ROUNDS, then a forced reply); this guard
 # only stops a loop if a misbehaving round kept asking for tools.
@@ -241,7 +245,7 @@ class ConversationWorkflow:
         return last, merged
 
     async def _turn(self, message: InboundSignal, merged: list[UUID] | None = None) -> None:
-        if message.throttled:
+        if message.throttled and workflow.patched(THROTTLE_PATCH):
             await self._slow_down(message)
             return
         checkout = self._state.checkout

@@ -28,8 +28,9 @@ from tests.abuse.helpers import (
 from tests.agent.helpers import agent_world
 from tests.fakes.model_server import ScriptedModel, say
 from tests.harness import Customer, Stack, body_text, running_stack
+from tests.replay.recording import patch_ids, record_history
 from tests.shop import Shop
-from workflows.conversation import ConversationWorkflow
+from workflows.conversation import THROTTLE_PATCH, ConversationWorkflow
 
 ACCEPTED = {"messages": 1, "throttled": 0, "duplicates": 0, "statuses": 0, "unknown_number": 0}
 THROTTLED = {"messages": 0, "throttled": 1, "duplicates": 0, "statuses": 0, "unknown_number": 0}
@@ -76,6 +77,9 @@ async def test_flood_from_one_number(
         # The notice is no turn; the silent ones never reached the workflow.
         assert state.turns == limit
         assert len(state.seen_message_ids) == limit + 1
+        history = await handle.fetch_history()
+        assert THROTTLE_PATCH in patch_ids(history.to_json())
+        await record_history(conversation.workflow_id, history, "throttle-notice")
 
         # Meta redelivers a throttled message: acknowledged as a duplicate, nothing sent.
         again = simulator.reply_message(

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tendero.ratelimit import (
@@ -135,3 +136,19 @@ async def test_release_gives_back_one_hit_and_never_goes_below_zero(
             await release(session, key, window=window, now=NOW)
         assert await current_hits(session, key, window=window, now=NOW) == 0
         assert (await hit(session, key, limit=1, window=window, now=NOW)).allowed
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rate_inbound_window_s",
+        "rate_api_window_s",
+        "rate_login_window_s",
+        "rate_verification_window_s",
+    ],
+)
+def test_windows_are_at_most_a_day(name: str) -> None:
+    # Counters are swept once a day old: a longer window would be forgotten halfway.
+    assert getattr(make_settings("postgresql://x/y", **{name: 86_400}), name) == 86_400
+    with pytest.raises(ValidationError, match=name):
+        make_settings("postgresql://x/y", **{name: 86_401})

@@ -19,9 +19,11 @@ FILES = sorted(HISTORIES.glob("*.json"))
 def test_histories_are_recorded() -> None:
     # *-order-flow: recorded before the assistant existed (guided turns, no patch marker);
     # *-assistant-*: recorded with the assistant (model rounds, tool activities, hand-off);
-    # *-burst-merge: three rapid texts answered as one turn (debounce timers, patch marker).
+    # *-burst-merge: three rapid texts answered as one turn (debounce timers, patch marker);
+    # *-throttle-notice: a flood of taps, the first throttled one answered with a notice.
     assert {f.name for f in FILES} >= {
         "conversation-burst-merge.json",
+        "conversation-throttle-notice.json",
         "conversation-order-flow.json",
         "checkout-order-flow.json",
         "conversation-assistant-order.json",
@@ -51,6 +53,12 @@ def test_only_the_burst_history_took_the_burst_path() -> None:
         "burst-merge",
         "llm-assistant",
     }
+
+
+def test_only_the_throttle_history_took_the_throttle_path() -> None:
+    for path in FILES:
+        throttled = "inbound-throttle" in patch_ids(path.read_text())
+        assert throttled is (path.name == "conversation-throttle-notice.json"), path.name
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
