@@ -6,7 +6,8 @@ Two levels (VerificationWorkflow runs both):
   conversation for order look-ups of that e-mail;
 - ``otp``: a 6-digit code e-mailed to the address, valid ``VERIFICATION_CODE_TTL_S``, one
   use, at most ``VERIFICATION_MAX_ATTEMPTS`` wrong tries (then the address is locked for
-  ``VERIFICATION_LOCK_S``), at most ``VERIFICATION_CODES_PER_HOUR`` codes per address and
+  ``VERIFICATION_LOCK_S``), at most ``VERIFICATION_CODES_PER_HOUR`` codes per address,
+  ``VERIFICATION_CODES_PER_CONVERSATION`` per conversation an hour and
   ``RATE_VERIFICATION_PER_TENANT`` per shop per ``RATE_VERIFICATION_WINDOW_S`` (so a flood
   of addresses cannot turn the shop into a mail cannon). It also unlocks the customer
   profile and changes to pending orders.
@@ -69,6 +70,8 @@ class VerificationPolicy:
     lock: timedelta
     codes_per_hour: int
     valid_for: timedelta
+    # Codes asked for by one conversation per hour, whatever the addresses (``None``: no cap).
+    codes_per_conversation: int | None = None
     # Codes e-mailed per shop per ``tenant_window`` (``None``: no shop-wide cap).
     codes_per_tenant: int | None = None
     tenant_window: timedelta = timedelta(hours=1)
@@ -81,6 +84,7 @@ class VerificationPolicy:
             max_attempts=settings.verification_max_attempts,
             lock=timedelta(seconds=settings.verification_lock_s),
             codes_per_hour=settings.verification_codes_per_hour,
+            codes_per_conversation=settings.verification_codes_per_conversation,
             valid_for=timedelta(seconds=settings.verification_valid_s),
             codes_per_tenant=settings.rate_verification_per_tenant,
             tenant_window=timedelta(seconds=settings.rate_verification_window_s),
@@ -170,8 +174,9 @@ async def request_verification(
         ``(STARTED, row)``, or an outcome and ``None``: ``INVALID_EMAIL``; ``LOCKED`` (too
         many wrong codes or mismatches for this address or conversation, within
         ``policy.lock``); ``RATE_LIMITED`` (``policy.codes_per_hour`` OTP requests for the
-        address in the last hour, or ``policy.codes_per_tenant`` codes for the shop in the
-        current window: the same answer, whoever the address belongs to).
+        address in the last hour, ``policy.codes_per_conversation`` by the conversation in
+        the last hour, or ``policy.codes_per_tenant`` codes for the shop in the current
+        window: the same answer, whoever the address belongs to).
     """
     email = normalise_email(raw_email)
     if email is None:
@@ -214,6 +219,19 @@ async def request_verification(
         )
         if (recent or 0) >= policy.codes_per_hour:
             return RequestOutcome.RATE_LIMITED, None
+        if policy.codes_per_conversation is not None:
+            # One chat cycling through addresses (each with its own 3 an hour) stops here.
+            asked = await session.scalar(
+                select(func.count())
+                .select_from(Verification)
+                .where(
+                    Verification.conversation_id == conversation_id,
+                    Verification.level == Level.OTP.value,
+                    Verification.created_at > now - timedelta(hours=1),
+                )
+            )
+            if (asked or 0) >= policy.codes_per_conversation:
+                return RequestOutcome.RATE_LIMITED, None
         if policy.codes_per_tenant is not None:
             shop = await hit(
                 session,

@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     verification_max_attempts: int = Field(default=5, ge=1)
     verification_lock_s: int = Field(default=15 * 60, gt=0)
     verification_codes_per_hour: int = Field(default=3, ge=1)
+    # Codes one conversation may ask for in an hour, over all the addresses it types.
+    verification_codes_per_conversation: int = Field(default=5, ge=1)
     verification_valid_s: int = Field(default=24 * 60 * 60, gt=0)
 
     # Agent API (/api/v2) access tokens (JWT, HS256).

@@ -72,3 +72,45 @@ async def test_codes_per_shop_are_capped_alike_for_known_and_unknown_addresses(
                     .where(Verification.tenant_id == shop.tenant_id)
                 )
             assert rows == 2
+
+
+async def test_codes_per_conversation_are_capped_over_all_addresses(
+    temporal_env: WorkflowEnvironment, sessionmaker, database_url
+) -> None:
+    shop = await make_shop(sessionmaker)
+    for n, email in enumerate(["ana@example.com", "bob@example.com", "cy@example.com"]):
+        await seed_order(
+            sessionmaker, shop, digits=f"1555000880{n}", number=f"ORD-2026-0088{n}", email=email
+        )
+    with SmtpSink() as smtp:
+        async with running_stack(
+            temporal_env.client,
+            sessionmaker,
+            database_url,
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_starttls=False,
+            verification_codes_per_conversation=2,
+        ) as stack:
+            mallory = Customer(stack, shop.phone_number_id, digits())
+            answers = []
+            for email in ["ana@example.com", "bob@example.com", "cy@example.com"]:
+                (reply,) = await mallory.text(email)
+                answers.append(body_text(reply))
+            # Each address is fresh (3 an hour each), but this chat asked for 2 already.
+            assert answers == [sent("a***@example.com"), sent("b***@example.com"), LIMITED]
+
+            # Another customer of the shop is not affected by Mallory's budget.
+            (reply,) = await Customer(stack, shop.phone_number_id, digits()).text("cy@example.com")
+            assert body_text(reply) == sent("c***@example.com")
+
+            for _ in range(200):
+                if len(smtp.messages) == 3:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            assert sorted(m["To"] for m in smtp.messages) == [
+                "ana@example.com",
+                "bob@example.com",
+                "cy@example.com",
+            ]
