@@ -95,16 +95,18 @@ def agent_user_key(user_id: uuid.UUID) -> str:
 
 
 class LoginLimiter:
-    """Failed-login limits of ``POST /api/v2/auth/token``: per account and per client IP.
+    """Failed-login limits: per account and per client IP (``RATE_LOGIN_*``).
 
-    ``reserve`` before checking the password, ``give_back`` after a good one; a failed
-    attempt keeps its slot.
+    Used by ``POST /api/v2/auth/token`` (account: shop slug + e-mail) and by the codec
+    endpoint's admin-token checks (per IP only: a per-account limit there would let anyone
+    lock the operator out). ``reserve`` before checking the secret, ``give_back`` after a
+    good one; a failed attempt keeps its slot.
 
     Args:
         sessions: database session factory.
         settings: ``RATE_LOGIN_*`` and the secret the keys are derived from.
-        tenant: the shop slug of the login.
-        email: the e-mail typed (normalised here: trimmed, lower-cased).
+        account: the parts naming the account (normalised here: trimmed, lower-cased),
+            e.g. ``("demo", "ana@example.com")``; ``None``: only the IP counts.
         client_ip: the caller's address (``None`` when unknown: only the account counts).
     """
 
@@ -113,16 +115,18 @@ class LoginLimiter:
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         *,
-        tenant: str,
-        email: str,
+        account: tuple[str, ...] | None,
         client_ip: str | None,
     ) -> None:
         """Derive the keys (HMACs: no e-mail or IP in clear)."""
         self._sessions = sessions
         self._window = timedelta(seconds=settings.rate_login_window_s)
         self._now = utcnow()
-        account = subject_hash(settings, "account", tenant.strip().lower(), email.strip().lower())
-        self._limits = [(f"login:{account}", settings.rate_login_per_account)]
+        self._limits: list[tuple[str, int]] = []
+        if account is not None:
+            parts = (part.strip().lower() for part in account)
+            account_hash = subject_hash(settings, "account", *parts)
+            self._limits.append((f"login:{account_hash}", settings.rate_login_per_account))
         if client_ip:
             ip = subject_hash(settings, "ip", client_ip)
             self._limits.append((f"login:ip:{ip}", settings.rate_login_per_ip))

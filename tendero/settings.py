@@ -21,6 +21,7 @@ from tendero.crypto import Keyring, derive_key
 _DEV_KEY_B64 = base64.urlsafe_b64encode(b"0" * 32).decode()
 # Rate-limit counters are swept once they are a day old (workflows/retention.py).
 _DAY_S = 24 * 60 * 60
+ADMIN_TOKEN_MIN_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -168,6 +169,12 @@ class Settings(BaseSettings):
         bad = [name for name, is_weak in weak.items() if is_weak]
         if bad:
             raise ValueError(f"set real values for {', '.join(bad)} in production")
+        if len(self.tendero_admin_token.get_secret_value()) < ADMIN_TOKEN_MIN_CHARS:
+            # It opens every shop's API and decrypts every payload (/codec): never guessable.
+            raise ValueError(
+                f"TENDERO_ADMIN_TOKEN must be at least {ADMIN_TOKEN_MIN_CHARS} characters in "
+                "production"
+            )
         if self.tendero_sink_enabled:
             raise ValueError("TENDERO_SINK_ENABLED must be off in production")
         return self

@@ -125,8 +125,7 @@ async def login(
     limiter = LoginLimiter(
         sessions,
         settings,
-        tenant=body.tenant,
-        email=body.email,
+        account=(body.tenant, body.email),
         client_ip=request.client.host if request.client else None,
     )
     await limiter.reserve()

@@ -45,9 +45,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
 
-from api.deps import SettingsDep
+from api.deps import SessionsDep, SettingsDep
+from api.ratelimit import RATE_LIMIT_ERRORS, LoginLimiter
 from tendero.codec import PayloadDecryptionError
 from tendero.settings import Settings
 from workflows.client import EncryptionCodec
@@ -130,6 +132,7 @@ _bearer = HTTPBearer(
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "X-Namespace is not this install's namespace, or undecryptable."},
     401: {"description": "Missing or invalid admin token or session cookie."},
+    **RATE_LIMIT_ERRORS,
 }
 
 
@@ -239,23 +242,57 @@ def _unauthorized() -> HTTPException:
     )
 
 
+def _limiter(
+    request: Request, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> LoginLimiter:
+    """Guesses of the admin token here count like failed logins (``RATE_LOGIN_*``)."""
+    return LoginLimiter(
+        sessions,
+        settings,
+        account=None,
+        client_ip=request.client.host if request.client else None,
+    )
+
+
+async def _check_admin_token(
+    request: Request, sessions: async_sessionmaker[AsyncSession], settings: Settings, token: str
+) -> bool:
+    """Check a presented admin token; a wrong one is counted as a failed login.
+
+    Raises:
+        HTTPException: 429 with ``Retry-After`` once the IP or the codec account has used up
+            its failures in the window (then even the right token waits).
+    """
+    limiter = _limiter(request, sessions, settings)
+    await limiter.reserve()
+    if _is_admin_token(settings, token):
+        await limiter.give_back()
+        return True
+    return False
+
+
 async def require_operator(
     request: Request,
     settings: SettingsDep,
+    sessions: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Accept the admin bearer token or a valid session cookie.
+    """Accept a valid session cookie or the admin bearer token.
 
     Either is enough: with "Pass the user access token" on, the UI sends its own OIDC token
-    as ``Authorization`` next to our cookie, and that must not shadow the cookie.
+    as ``Authorization`` next to our cookie, and that must not shadow the cookie. A bearer
+    token is checked only without a valid cookie, and a wrong one counts as a failed login.
 
     Raises:
-        HTTPException: 401 with ``WWW-Authenticate: Bearer``.
+        HTTPException: 401 with ``WWW-Authenticate: Bearer``; 429 with ``Retry-After`` after
+            too many wrong tokens.
     """
-    if credentials is not None and _is_admin_token(settings, credentials.credentials):
-        return
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None and session_is_valid(settings, cookie):
+        return
+    if credentials is not None and await _check_admin_token(
+        request, sessions, settings, credentials.credentials
+    ):
         return
     raise _unauthorized()
 
@@ -337,7 +374,7 @@ async def login_page() -> HTMLResponse:
 @router.post(
     "/login",
     response_class=HTMLResponse,
-    responses={401: {"description": "Wrong admin token."}},
+    responses={401: {"description": "Wrong admin token."}, **RATE_LIMIT_ERRORS},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -352,7 +389,7 @@ async def login_page() -> HTMLResponse:
         }
     },
 )
-async def login(request: Request, settings: SettingsDep) -> HTMLResponse:
+async def login(request: Request, settings: SettingsDep, sessions: SessionsDep) -> HTMLResponse:
     """Check the admin token (form field ``token``) and set the session cookie.
 
     The cookie is ``HttpOnly`` and limited to ``/codec``. Over HTTPS it is
@@ -362,7 +399,7 @@ async def login(request: Request, settings: SettingsDep) -> HTMLResponse:
     # Parsed by hand: the form has one field and python-multipart is not a dependency.
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (fields.get("token") or [""])[0]
-    if not token or not _is_admin_token(settings, token):
+    if not token or not await _check_admin_token(request, sessions, settings, token):
         return _page("Temporal codec: sign in", "<p>Wrong token.</p>" + _LOGIN_FORM, 401)
     secure = request.url.scheme == "https" or settings.tendero_public_url.startswith("https://")
     response = _page(

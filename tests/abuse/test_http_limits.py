@@ -194,3 +194,31 @@ async def test_successful_logins_use_up_nothing(
         codes = [(await http.post("/api/v2/auth/token", json=b)).status_code for b in [wrong] * 2]
         assert codes == [401, 401]
         assert_too_many(await http.post("/api/v2/auth/token", json=right), 900)
+
+
+async def test_wrong_admin_tokens_on_the_codec_count_as_failed_logins(
+    temporal_env: WorkflowEnvironment, database_url
+) -> None:
+    token = make_settings(database_url).tendero_admin_token.get_secret_value()
+    body = {"payloads": []}
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    ip = new_ip()
+    await fresh_window(900, need_s=60)
+    async with api(temporal_env, database_url, ip, rate_login_per_ip=2) as http:
+        good = {"Authorization": f"Bearer {token}"}
+        # A right token gives its slot back: any number of them.
+        for _ in range(3):
+            assert (await http.post("/codec/decode", json=body, headers=good)).status_code == 200
+        wrong = {"Authorization": "Bearer guess"}
+        assert (await http.post("/codec/decode", json=body, headers=wrong)).status_code == 401
+        login = await http.post("/codec/login", content="token=guess2", headers=form)
+        assert login.status_code == 401
+        # Two failures used the IP's budget: now even the right token waits.
+        assert_too_many(await http.post("/codec/decode", json=body, headers=wrong), 900)
+        assert_too_many(await http.post("/codec/decode", json=body, headers=good), 900)
+        assert_too_many(
+            await http.post("/codec/login", content=f"token={token}", headers=form), 900
+        )
+    async with api(temporal_env, database_url, new_ip(), rate_login_per_ip=2) as http:
+        # Another address is not locked out (no per-account lock on the codec).
+        assert (await http.post("/codec/decode", json=body, headers=good)).status_code == 200
