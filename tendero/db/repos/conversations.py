@@ -36,6 +36,12 @@ async def get_or_create_customer(
 ) -> Customer:
     """Find the customer by business-scoped user id, then by phone; create if neither.
 
+    The customer row is locked (``FOR UPDATE``) until the caller commits, so one customer's
+    messages are recorded one at a time and a privacy erasure (which locks the row too and
+    clears its phone and user id) either waits for this message and erases it with the
+    rest, or finishes first, and then the message goes to a new customer instead of the
+    erased one's tombstone.
+
     Raises:
         ValueError: neither a phone nor a user id was given.
     """
@@ -43,36 +49,39 @@ async def get_or_create_customer(
         raise ValueError("a customer needs a phone number or a WhatsApp user id")
     if wa_user_id is not None:
         found = await session.execute(
-            select(Customer).where(
-                Customer.tenant_id == tenant_id, Customer.wa_user_id == wa_user_id
-            )
+            select(Customer)
+            .where(Customer.tenant_id == tenant_id, Customer.wa_user_id == wa_user_id)
+            .with_for_update()
         )
         customer = found.scalar_one_or_none()
         if customer is not None:
             return customer
     if phone_e164 is not None:
-        stmt = (
-            insert(Customer)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                phone_e164=phone_e164,
-                wa_user_id=wa_user_id,
-                name=name,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "phone_e164"])
-        )
-        await session.execute(stmt)
-        customer = (
-            await session.execute(
-                select(Customer).where(
-                    Customer.tenant_id == tenant_id, Customer.phone_e164 == phone_e164
+        # Twice at most: a row erased while we waited for its lock no longer matches.
+        for _ in range(2):
+            stmt = (
+                insert(Customer)
+                .values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    phone_e164=phone_e164,
+                    wa_user_id=wa_user_id,
+                    name=name,
                 )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "phone_e164"])
             )
-        ).scalar_one()
-        if wa_user_id is not None and customer.wa_user_id is None:
-            customer.wa_user_id = wa_user_id
-        return customer
+            await session.execute(stmt)
+            match = await session.execute(
+                select(Customer)
+                .where(Customer.tenant_id == tenant_id, Customer.phone_e164 == phone_e164)
+                .with_for_update()
+            )
+            customer = match.scalar_one_or_none()
+            if customer is not None:
+                if wa_user_id is not None and customer.wa_user_id is None:
+                    customer.wa_user_id = wa_user_id
+                return customer
+        raise RuntimeError("the customer row could not be found or created")
     customer = Customer(tenant_id=tenant_id, wa_user_id=wa_user_id, name=name)
     session.add(customer)
     await session.flush()
