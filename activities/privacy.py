@@ -377,8 +377,9 @@ class RetentionActivities:
         """Delete the tenant's conversations (with transcripts) inactive since the cutoff.
 
         A conversation whose workflow still runs is skipped, whatever its age; the closed
-        runs of a deleted conversation's workflow are deleted from Temporal. Heartbeats
-        after each conversation.
+        runs of a deleted conversation's workflow are deleted from Temporal. Then the
+        conversations that stay lose their messages older than the cutoff
+        (``privacy.prune_transcripts``). Heartbeats after each conversation.
 
         Raises:
             RPCError: Temporal failed (retried; what was deleted stays deleted).
@@ -415,13 +416,20 @@ class RetentionActivities:
                 # Asked, not awaited: Temporal deletes a closed run some time after it closed.
                 runs, _ = await delete_workflow_runs(self._client, workflow_id, wait=False)
                 result.histories_deleted += runs
+        async with self._sessions() as session, session.begin():
+            pruned = await privacy.prune_transcripts(session, data.tenant_id, data.cutoff)
+        result.messages_pruned = pruned.get("messages", 0)
+        for table, n in pruned.items():
+            rows[table] = rows.get(table, 0) + n
         result.rows = rows
         result.conversations = rows.get("conversations", 0)
         logger.info(
-            "retention of tenant %s: %d conversations deleted, %d kept (running)",
+            "retention of tenant %s: %d conversations deleted, %d kept (running), "
+            "%d older messages of kept ones deleted",
             data.tenant_id,
             result.conversations,
             result.skipped_running,
+            result.messages_pruned,
         )
         return result
 

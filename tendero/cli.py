@@ -506,9 +506,11 @@ def privacy_retention(
         result = await workflow.result()
         deleted = sum(t.conversations for t in result.tenants)
         kept = sum(t.skipped_running for t in result.tenants)
+        pruned = sum(t.messages_pruned for t in result.tenants)
         console.print(
             f"{len(result.tenants)} shops swept: {deleted} conversations deleted, {kept} kept "
-            f"(still running), {result.rate_limit_hits} rate-limit windows dropped."
+            f"(still running), {pruned} older messages of kept conversations deleted, "
+            f"{result.rate_limit_hits} rate-limit windows dropped."
         )
         return 0
 

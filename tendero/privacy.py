@@ -957,6 +957,79 @@ async def expired_conversations(
     return [(row.id, row.workflow_id) for row in rows]
 
 
+async def prune_transcripts(
+    session: AsyncSession, tenant_id: uuid.UUID, cutoff: datetime
+) -> dict[str, int]:
+    """Delete the parts of kept conversations older than ``cutoff``; the caller commits.
+
+    A conversation that stays (recent activity, or its workflow still runs) keeps only its
+    messages from ``cutoff`` on: older messages go with their model and tool calls, their
+    inbound events and the delivery statuses of the replies, and so do verifications made
+    before ``cutoff``. A running summary that covers only messages older than ``cutoff``
+    (``summary_through`` before it) is cleared; the assistant rebuilds it from what is kept.
+
+    Returns:
+        Rows deleted or cleared per table (``conversation_summaries`` for the summaries).
+    """
+    old = (
+        await session.execute(
+            select(Message.id, Message.provider_message_id).where(
+                Message.tenant_id == tenant_id, Message.created_at < cutoff
+            )
+        )
+    ).all()
+    message_ids = uuid_array(row.id for row in old)
+    wamids = text_array(row.provider_message_id for row in old if row.provider_message_id)
+    counts: dict[str, int] = {}
+    counts["agent_tool_calls"] = await _count(
+        session,
+        delete(AgentToolCall)
+        .where(AgentToolCall.tenant_id == tenant_id, AgentToolCall.message_id == any_(message_ids))
+        .returning(AgentToolCall.id),
+    )
+    counts["agent_steps"] = await _count(
+        session,
+        delete(AgentStep)
+        .where(AgentStep.tenant_id == tenant_id, AgentStep.message_id == any_(message_ids))
+        .returning(AgentStep.id),
+    )
+    counts["inbound_events"] = await _count(
+        session,
+        delete(InboundEvent)
+        .where(
+            InboundEvent.tenant_id == tenant_id,
+            or_(
+                InboundEvent.message_id == any_(message_ids),
+                and_(
+                    InboundEvent.provider == "whatsapp-status",
+                    func.regexp_replace(InboundEvent.event_key, ":[^:]*$", "") == any_(wamids),
+                ),
+            ),
+        )
+        .returning(InboundEvent.id),
+    )
+    counts["verifications"] = await _count(
+        session,
+        delete(Verification)
+        .where(Verification.tenant_id == tenant_id, Verification.created_at < cutoff)
+        .returning(Verification.id),
+    )
+    counts["messages"] = await _count(
+        session,
+        delete(Message)
+        .where(Message.tenant_id == tenant_id, Message.id == any_(message_ids))
+        .returning(Message.id),
+    )
+    counts["conversation_summaries"] = await _count(
+        session,
+        update(Conversation)
+        .where(Conversation.tenant_id == tenant_id, Conversation.summary_through < cutoff)
+        .values(summary=None, summary_through=None)
+        .returning(Conversation.id),
+    )
+    return counts
+
+
 async def delete_expired_rate_limit_hits(session: AsyncSession, before: datetime) -> int:
     """Delete rate-limit counters of windows that started before ``before``.
 

@@ -3,8 +3,9 @@
 Run daily by the Temporal Schedule ``retention`` (``workflows/schedules.py``), or on demand
 (``tendero privacy retention --now``, ``POST /api/v2/settings/retention/run`` for one
 tenant). One activity per tenant deletes the conversations whose last activity is older
-than ``tenants.retention_days`` (never one whose workflow still runs); a last one drops
-rate-limit windows older than a day. Input and result hold ids and counts only.
+than ``tenants.retention_days`` (never one whose workflow still runs) and the messages older
+than that in the conversations that stay; a last one drops rate-limit windows older than a
+day. Input and result hold ids and counts only.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class RetentionWorkflow:
         workflow.set_current_details(
             f"{len(result.tenants)} tenants: "
             f"{sum(t.conversations for t in result.tenants)} conversations deleted, "
-            f"{sum(t.skipped_running for t in result.tenants)} kept (running); "
-            f"{result.rate_limit_hits} rate-limit windows dropped"
+            f"{sum(t.skipped_running for t in result.tenants)} kept (running), "
+            f"{sum(t.messages_pruned for t in result.tenants)} older messages of kept ones "
+            f"deleted; {result.rate_limit_hits} rate-limit windows dropped"
         )
         return result

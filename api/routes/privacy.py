@@ -133,6 +133,7 @@ class RetentionRun(BaseModel):
     status: Literal["done", "running"]
     conversations_deleted: int | None = None
     kept_running: int | None = None
+    messages_deleted_from_kept: int | None = None
 
 
 def _ref(row: PrivacyRequest) -> dict[str, Any]:
@@ -360,4 +361,5 @@ async def run_retention(
         status="done",
         conversations_deleted=sum(t.conversations for t in result.tenants),
         kept_running=sum(t.skipped_running for t in result.tenants),
+        messages_deleted_from_kept=sum(t.messages_pruned for t in result.tenants),
     )

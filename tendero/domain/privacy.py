@@ -116,12 +116,16 @@ class RetentionTenantInput(BaseModel):
 
 
 class RetentionTenantResult(BaseModel):
-    """What one tenant's sweep deleted (and skipped because its workflow still runs)."""
+    """What one tenant's sweep deleted (and skipped because its workflow still runs).
+
+    ``messages_pruned``: messages older than the cutoff deleted from conversations that stay.
+    """
 
     tenant_id: UUID
     rows: dict[str, int] = Field(default_factory=dict)
     conversations: int = 0
     skipped_running: int = 0
+    messages_pruned: int = 0
     histories_deleted: int = 0
 
 

@@ -119,6 +119,51 @@ async def test_old_conversations_are_deleted_per_tenant_period(stack: Stack) -> 
     await mark_old(stack, recent, days=5)
     await mark_old(stack, running_old, days=40)
     await mark_old(stack, long_old, days=40)
+    # A conversation that stays, whose first message is older than the period.
+    mixed = await _closed_chat(stack, short)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    async with stack.sessions() as session, session.begin():
+        first = await session.scalar(
+            select(Message)
+            .where(Message.conversation_id == mixed, Message.direction == "in")
+            .order_by(Message.created_at)
+            .limit(1)
+        )
+        assert first is not None
+        first.created_at = long_ago
+        old_message, old_wamid = first.id, first.provider_message_id
+        assert old_wamid is not None
+        # A running summary of old messages only goes; one reaching into the period stays.
+        (await session.get_one(Conversation, mixed)).summary = "Asked about belts in June."
+        (await session.get_one(Conversation, mixed)).summary_through = long_ago
+        (await session.get_one(Conversation, recent)).summary = "Wants a blue hoodie."
+        (await session.get_one(Conversation, recent)).summary_through = long_ago + timedelta(
+            days=36
+        )
+    async with stack.sessions() as session:
+        mixed_kept = set(
+            (
+                await session.execute(
+                    select(Message.id).where(
+                        Message.conversation_id == mixed, Message.id != old_message
+                    )
+                )
+            ).scalars()
+        )
+        recent_messages = set(
+            (
+                await session.execute(select(Message.id).where(Message.conversation_id == recent))
+            ).scalars()
+        )
+        running_old_messages = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.conversation_id == running_old)
+        )
+        old_message_events = await session.scalar(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(InboundEvent.event_key == old_wamid)
+        )
+    assert mixed_kept and recent_messages and running_old_messages and old_message_events == 1
     async with stack.sessions() as session:
         conversation = await session.get_one(Conversation, old)
         old_workflow = conversation.workflow_id
@@ -150,13 +195,44 @@ async def test_old_conversations_are_deleted_per_tenant_period(stack: Stack) -> 
     answer = await stack.http.post("/api/v2/settings/retention/run", headers=admin)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert (body["status"], body["conversations_deleted"], body["kept_running"]) == (
-        "done",
-        1,
-        1,
-    )
+    assert (
+        body["status"],
+        body["conversations_deleted"],
+        body["kept_running"],
+        body["messages_deleted_from_kept"],
+    ) == ("done", 1, 1, running_old_messages + 1)
     assert body["workflow_id"].startswith(f"retention:{short.tenant_id}:")
-    assert await _conversations(stack, short.tenant_id) == {recent, running_old}
+    assert await _conversations(stack, short.tenant_id) == {recent, running_old, mixed}
+    async with stack.sessions() as session:
+
+        async def messages_of(conversation_id: uuid.UUID) -> set[uuid.UUID]:
+            rows = await session.execute(
+                select(Message.id).where(Message.conversation_id == conversation_id)
+            )
+            return set(rows.scalars())
+
+        # Kept conversations keep exactly their messages from the period on.
+        assert await messages_of(mixed) == mixed_kept
+        assert await messages_of(recent) == recent_messages
+        assert await messages_of(running_old) == set()
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.event_key == old_wamid)
+            )
+            == 0
+        )
+        summaries = {
+            c.id: (c.summary, c.summary_through)
+            for c in (
+                await session.execute(
+                    select(Conversation).where(Conversation.id.in_([mixed, recent]))
+                )
+            ).scalars()
+        }
+        assert summaries[mixed] == (None, None)
+        assert summaries[recent] == ("Wants a blue hoodie.", long_ago + timedelta(days=36))
     assert await _conversations(stack, long.tenant_id) == {long_old}
     async with stack.sessions() as session:
         assert (
@@ -205,7 +281,7 @@ async def test_old_conversations_are_deleted_per_tenant_period(stack: Stack) -> 
     answer = await stack.http.post("/api/v2/settings/retention/run", headers=long_admin)
     assert answer.json()["conversations_deleted"] == 1
     assert await _conversations(stack, long.tenant_id) == set()
-    assert await _conversations(stack, short.tenant_id) == {recent, running_old}
+    assert await _conversations(stack, short.tenant_id) == {recent, running_old, mixed}
 
 
 async def test_worker_startup_ensures_the_daily_schedule(

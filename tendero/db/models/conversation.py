@@ -65,6 +65,8 @@ class Message(UUIDPk, Timestamped, Base):
             postgresql_where="provider_message_id IS NOT NULL",
         ),
         UniqueConstraint("conversation_id", "outbound_key"),
+        # Retention: a shop's messages older than its period.
+        Index("ix_messages_tenant_id_created_at", "tenant_id", "created_at"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -231,9 +231,14 @@ def upgrade() -> None:
     op.add_column(
         "tenants", sa.Column("retention_days", sa.Integer(), server_default="30", nullable=False)
     )
+    # The daily retention sweep finds a shop's messages older than its period.
+    op.create_index(
+        "ix_messages_tenant_id_created_at", "messages", ["tenant_id", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_tenant_id_created_at", table_name="messages")
     op.drop_column("tenants", "retention_days")
     op.drop_column("tenants", "cart_recovery")
     op.drop_column("orders", "discount_code")
