@@ -550,6 +550,66 @@ async def _count(session: AsyncSession, statement: Any) -> int:
     return len((await session.execute(statement)).all())
 
 
+async def _delete_messages(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    messages: Sequence[Any],
+    *,
+    workflow_ids: Sequence[str] = (),
+) -> dict[str, int]:
+    """Delete messages with their model and tool calls and inbound events; caller commits.
+
+    Args:
+        session: an open session, inside the caller's transaction.
+        tenant_id: the shop.
+        messages: rows with ``id`` and ``provider_message_id`` (the wamid).
+        workflow_ids: inbound events recorded for these workflows go too (a whole
+            conversation's, including events whose message row is already gone).
+
+    Returns:
+        Rows deleted per table: ``agent_tool_calls``, ``agent_steps``, ``inbound_events``
+        (the messages' own and the delivery statuses of the replies), ``messages``.
+    """
+    message_ids = uuid_array(row.id for row in messages)
+    wamids = text_array(row.provider_message_id for row in messages if row.provider_message_id)
+    counts: dict[str, int] = {}
+    counts["agent_tool_calls"] = await _count(
+        session,
+        delete(AgentToolCall)
+        .where(AgentToolCall.tenant_id == tenant_id, AgentToolCall.message_id == any_(message_ids))
+        .returning(AgentToolCall.id),
+    )
+    counts["agent_steps"] = await _count(
+        session,
+        delete(AgentStep)
+        .where(AgentStep.tenant_id == tenant_id, AgentStep.message_id == any_(message_ids))
+        .returning(AgentStep.id),
+    )
+    counts["inbound_events"] = await _count(
+        session,
+        delete(InboundEvent)
+        .where(
+            InboundEvent.tenant_id == tenant_id,
+            or_(
+                InboundEvent.message_id == any_(message_ids),
+                InboundEvent.workflow_id == any_(text_array(workflow_ids)),
+                and_(
+                    InboundEvent.provider == "whatsapp-status",
+                    func.regexp_replace(InboundEvent.event_key, ":[^:]*$", "") == any_(wamids),
+                ),
+            ),
+        )
+        .returning(InboundEvent.id),
+    )
+    counts["messages"] = await _count(
+        session,
+        delete(Message)
+        .where(Message.tenant_id == tenant_id, Message.id == any_(message_ids))
+        .returning(Message.id),
+    )
+    return counts
+
+
 async def delete_conversations(
     session: AsyncSession, tenant_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
 ) -> dict[str, int]:
@@ -583,56 +643,21 @@ async def delete_conversations(
             )
         )
     ).all()
-    message_ids = uuid_array(row.id for row in message_rows)
-    wamids = text_array(row.provider_message_id for row in message_rows if row.provider_message_id)
-    workflow_ids = text_array(
-        (
-            await session.execute(
-                select(Conversation.workflow_id).where(
-                    Conversation.tenant_id == tenant_id, Conversation.id == any_(ids)
-                )
+    workflow_ids = (
+        await session.execute(
+            select(Conversation.workflow_id).where(
+                Conversation.tenant_id == tenant_id, Conversation.id == any_(ids)
             )
-        ).scalars()
-    )
-    counts["agent_tool_calls"] = await _count(
-        session,
-        delete(AgentToolCall)
-        .where(AgentToolCall.tenant_id == tenant_id, AgentToolCall.message_id == any_(message_ids))
-        .returning(AgentToolCall.id),
-    )
-    counts["agent_steps"] = await _count(
-        session,
-        delete(AgentStep)
-        .where(AgentStep.tenant_id == tenant_id, AgentStep.conversation_id == any_(ids))
-        .returning(AgentStep.id),
-    )
-    counts["inbound_events"] = await _count(
-        session,
-        delete(InboundEvent)
-        .where(
-            InboundEvent.tenant_id == tenant_id,
-            or_(
-                InboundEvent.message_id == any_(message_ids),
-                InboundEvent.workflow_id == any_(workflow_ids),
-                and_(
-                    InboundEvent.provider == "whatsapp-status",
-                    func.regexp_replace(InboundEvent.event_key, ":[^:]*$", "") == any_(wamids),
-                ),
-            ),
         )
-        .returning(InboundEvent.id),
+    ).scalars()
+    counts.update(
+        await _delete_messages(session, tenant_id, message_rows, workflow_ids=list(workflow_ids))
     )
     counts["verifications"] = await _count(
         session,
         delete(Verification)
         .where(Verification.tenant_id == tenant_id, Verification.conversation_id == any_(ids))
         .returning(Verification.id),
-    )
-    counts["messages"] = await _count(
-        session,
-        delete(Message)
-        .where(Message.tenant_id == tenant_id, Message.conversation_id == any_(ids))
-        .returning(Message.id),
     )
     counts["conversations"] = await _count(
         session,
@@ -978,47 +1003,12 @@ async def prune_transcripts(
             )
         )
     ).all()
-    message_ids = uuid_array(row.id for row in old)
-    wamids = text_array(row.provider_message_id for row in old if row.provider_message_id)
-    counts: dict[str, int] = {}
-    counts["agent_tool_calls"] = await _count(
-        session,
-        delete(AgentToolCall)
-        .where(AgentToolCall.tenant_id == tenant_id, AgentToolCall.message_id == any_(message_ids))
-        .returning(AgentToolCall.id),
-    )
-    counts["agent_steps"] = await _count(
-        session,
-        delete(AgentStep)
-        .where(AgentStep.tenant_id == tenant_id, AgentStep.message_id == any_(message_ids))
-        .returning(AgentStep.id),
-    )
-    counts["inbound_events"] = await _count(
-        session,
-        delete(InboundEvent)
-        .where(
-            InboundEvent.tenant_id == tenant_id,
-            or_(
-                InboundEvent.message_id == any_(message_ids),
-                and_(
-                    InboundEvent.provider == "whatsapp-status",
-                    func.regexp_replace(InboundEvent.event_key, ":[^:]*$", "") == any_(wamids),
-                ),
-            ),
-        )
-        .returning(InboundEvent.id),
-    )
+    counts = await _delete_messages(session, tenant_id, old)
     counts["verifications"] = await _count(
         session,
         delete(Verification)
         .where(Verification.tenant_id == tenant_id, Verification.created_at < cutoff)
         .returning(Verification.id),
-    )
-    counts["messages"] = await _count(
-        session,
-        delete(Message)
-        .where(Message.tenant_id == tenant_id, Message.id == any_(message_ids))
-        .returning(Message.id),
     )
     counts["conversation_summaries"] = await _count(
         session,
