@@ -242,14 +242,12 @@ class PrivacyActivities:
         """
         async with self._sessions() as session, session.begin():
             request = await self._request(session, data)
-            # In the erasure's transaction, before the rows that name them go; a retry
-            # keeps those of the first attempt.
-            workflow_ids = sorted(
-                {
-                    *request.outcome.get("workflow_ids", []),
-                    *await privacy.customer_workflow_ids(session, data.tenant_id, data.customer_id),
-                }
+            # In the erasure's transaction, under its lock on the customer and before the
+            # rows that name them go; a retry keeps those of the first attempt.
+            found = await privacy.customer_workflow_ids(
+                session, data.tenant_id, data.customer_id, lock=True
             )
+            workflow_ids = sorted({*request.outcome.get("workflow_ids", []), *found})
             try:
                 counts = await privacy.erase_customer(session, data.tenant_id, data.customer_id)
             except LookupError:

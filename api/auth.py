@@ -3,7 +3,8 @@
 ``Authorization: Bearer <token>`` where ``<token>`` is either ``TENDERO_ADMIN_TOKEN`` (every
 tenant, role ``admin``) or a tenant key ``tdk_<prefix>_<secret>`` (``tendero.apikeys``).
 
-- missing or invalid token: 401 with ``WWW-Authenticate: Bearer``;
+- missing or invalid token: 401 with ``WWW-Authenticate: Bearer``; a wrong guess of the
+  admin token counts against the caller's IP (``check_admin_token``), 429 once used up;
 - over the principal's request limit (``RATE_API_*``, ``api.ratelimit``): 429 with
   ``Retry-After``;
 - a role too low for the route: 403;
@@ -19,14 +20,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import SessionsDep, SettingsDep
-from api.ratelimit import RATE_LIMIT_ERRORS, api_key_principal_key, enforce_api
+from api.ratelimit import RATE_LIMIT_ERRORS, LoginLimiter, api_key_principal_key, enforce_api
 from tendero.apikeys import ROLES, Role, looks_like_api_key, role_allows, verify_api_key
 from tendero.catalog.tenants import get_tenant_by_slug
 from tendero.db.models import Tenant
+from tendero.settings import Settings
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -78,7 +81,46 @@ def _unauthorized() -> HTTPException:
     )
 
 
+def _admin_token_candidate(token: str) -> bool:
+    """False for tokens that are plainly something else: an API key, a JWT (three parts)."""
+    return bool(token) and not looks_like_api_key(token) and token.count(".") != 2
+
+
+async def check_admin_token(
+    request: Request,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    token: str,
+) -> bool:
+    """Whether ``token`` is ``TENDERO_ADMIN_TOKEN``; a wrong guess counts against the IP.
+
+    Guesses are limited like failed logins (``RATE_LOGIN_PER_IP`` per
+    ``RATE_LOGIN_WINDOW_S``, their own budget): a tenant API key or a JWT (an agent's token,
+    the Temporal UI's OIDC token) is no guess and is not counted. Compared in constant time.
+
+    Raises:
+        HTTPException: 429 with ``Retry-After`` once the caller's IP has used up its
+            guesses in the window (then even the right token waits).
+    """
+    if not _admin_token_candidate(token):
+        return False
+    limiter = LoginLimiter(
+        sessions,
+        settings,
+        account=None,
+        client_ip=request.client.host if request.client else None,
+        scope="admin-token",
+    )
+    await limiter.reserve()
+    admin = settings.tendero_admin_token.get_secret_value().encode()
+    if hmac.compare_digest(token.encode(), admin):
+        await limiter.give_back()
+        return True
+    return False
+
+
 async def get_principal(
+    request: Request,
     settings: SettingsDep,
     sessions: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -89,12 +131,13 @@ async def get_principal(
         HTTPException: 401 with ``WWW-Authenticate: Bearer`` when missing or invalid;
             429 with ``Retry-After`` over ``RATE_API_PER_PRINCIPAL`` per window.
     """
-    principal = await _authenticate(settings, sessions, credentials)
+    principal = await _authenticate(request, settings, sessions, credentials)
     await enforce_api(sessions, settings, api_key_principal_key(principal.key_id))
     return principal
 
 
 async def _authenticate(
+    request: Request,
     settings: SettingsDep,
     sessions: SessionsDep,
     credentials: HTTPAuthorizationCredentials | None,
@@ -102,10 +145,9 @@ async def _authenticate(
     if credentials is None or not credentials.credentials:
         raise _unauthorized()
     token = credentials.credentials
-    admin = settings.tendero_admin_token.get_secret_value().encode()
-    if hmac.compare_digest(token.encode(), admin):
-        return Principal(tenant_id=None, role="admin")
     if not looks_like_api_key(token):
+        if await check_admin_token(request, sessions, settings, token):
+            return Principal(tenant_id=None, role="admin")
         raise _unauthorized()
     async with sessions() as session, session.begin():
         key = await verify_api_key(session, token, settings.secret_key_bytes)

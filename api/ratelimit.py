@@ -97,10 +97,11 @@ def agent_user_key(user_id: uuid.UUID) -> str:
 class LoginLimiter:
     """Failed-login limits: per account and per client IP (``RATE_LOGIN_*``).
 
-    Used by ``POST /api/v2/auth/token`` (account: shop slug + e-mail) and by the codec
-    endpoint's admin-token checks (per IP only: a per-account limit there would let anyone
-    lock the operator out). ``reserve`` before checking the secret, ``give_back`` after a
-    good one; a failed attempt keeps its slot.
+    Used by ``POST /api/v2/auth/token`` (account: shop slug + e-mail) and by the checks of
+    ``TENDERO_ADMIN_TOKEN`` on ``/api`` and ``/codec`` (``api.auth.check_admin_token``: per
+    IP only, as a per-account limit there would let anyone lock the operator out).
+    ``reserve`` before checking the secret, ``give_back`` after a good one; a failed
+    attempt keeps its slot.
 
     Args:
         sessions: database session factory.
@@ -108,6 +109,8 @@ class LoginLimiter:
         account: the parts naming the account (normalised here: trimmed, lower-cased),
             e.g. ``("demo", "ana@example.com")``; ``None``: only the IP counts.
         client_ip: the caller's address (``None`` when unknown: only the account counts).
+        scope: the keys' prefix: ``login`` (shop users' passwords) or ``admin-token``
+            (guesses of ``TENDERO_ADMIN_TOKEN``), each with its own budget.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class LoginLimiter:
         *,
         account: tuple[str, ...] | None,
         client_ip: str | None,
+        scope: str = "login",
     ) -> None:
         """Derive the keys (HMACs: no e-mail or IP in clear)."""
         self._sessions = sessions
@@ -126,10 +130,10 @@ class LoginLimiter:
         if account is not None:
             parts = (part.strip().lower() for part in account)
             account_hash = subject_hash(settings, "account", *parts)
-            self._limits.append((f"login:{account_hash}", settings.rate_login_per_account))
+            self._limits.append((f"{scope}:{account_hash}", settings.rate_login_per_account))
         if client_ip:
             ip = subject_hash(settings, "ip", client_ip)
-            self._limits.append((f"login:ip:{ip}", settings.rate_login_per_ip))
+            self._limits.append((f"{scope}:ip:{ip}", settings.rate_login_per_ip))
 
     async def reserve(self) -> None:
         """Take a slot for this attempt before the password is checked, or refuse it.

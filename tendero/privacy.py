@@ -76,6 +76,7 @@ from tendero.db.models import (
 from tendero.db.sql import text_array, uuid_array
 from tendero.domain.ids import (
     cart_recovery_workflow_id,
+    conversation_workflow_id,
     privacy_workflow_id,
     ticket_workflow_id,
 )
@@ -494,18 +495,33 @@ def export_counts(document: dict[str, Any]) -> dict[str, int]:
 
 
 async def customer_workflow_ids(
-    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID
+    session: AsyncSession, tenant_id: uuid.UUID, customer_id: uuid.UUID, *, lock: bool = False
 ) -> list[str]:
     """Workflow ids derived from the customer's rows (the search attribute finds the rest).
 
-    Conversations, verifications, tickets (``ticket:{tenant}:{number}``), carts (their
-    ``cart-recovery:{tenant}:{cart}``), cart recoveries, and the checkouts of the
-    customer's chat orders (an order's idempotency key is its checkout workflow id).
+    The customer's WhatsApp conversation id (derived from the customer id alone, whether
+    its row exists or not), conversations, verifications, tickets
+    (``ticket:{tenant}:{number}``), carts (their ``cart-recovery:{tenant}:{cart}``), cart
+    recoveries, and the checkouts of the customer's chat orders (an order's idempotency
+    key is its checkout workflow id).
+
+    Args:
+        session: an open session.
+        tenant_id: the shop.
+        customer_id: the customer.
+        lock: lock the customer row first (``FOR UPDATE``, the caller's transaction), so a
+            message being recorded for the customer commits before the rows are read.
 
     Returns:
         Sorted distinct workflow ids.
     """
-    ids: set[str] = set()
+    if lock:
+        await session.execute(
+            select(Customer.id)
+            .where(Customer.tenant_id == tenant_id, Customer.id == customer_id)
+            .with_for_update()
+        )
+    ids: set[str] = {conversation_workflow_id(tenant_id, "whatsapp", customer_id)}
 
     async def add(query: Any) -> None:
         ids.update(v for v in (await session.execute(query)).scalars() if v)

@@ -45,11 +45,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
 
+from api.auth import check_admin_token
 from api.deps import SessionsDep, SettingsDep
-from api.ratelimit import RATE_LIMIT_ERRORS, LoginLimiter
+from api.ratelimit import RATE_LIMIT_ERRORS
 from tendero.codec import PayloadDecryptionError
 from tendero.settings import Settings
 from workflows.client import EncryptionCodec
@@ -229,46 +229,12 @@ def session_is_valid(settings: Settings, value: str, now: float | None = None) -
     return hmac.compare_digest(mac.encode(), _session_mac(settings, expires).encode())
 
 
-def _is_admin_token(settings: Settings, token: str) -> bool:
-    admin = settings.tendero_admin_token.get_secret_value().encode()
-    return hmac.compare_digest(token.encode(), admin)
-
-
 def _unauthorized() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         detail="the admin token or a /codec/login session is required",
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-def _limiter(
-    request: Request, sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> LoginLimiter:
-    """Guesses of the admin token here count like failed logins (``RATE_LOGIN_*``)."""
-    return LoginLimiter(
-        sessions,
-        settings,
-        account=None,
-        client_ip=request.client.host if request.client else None,
-    )
-
-
-async def _check_admin_token(
-    request: Request, sessions: async_sessionmaker[AsyncSession], settings: Settings, token: str
-) -> bool:
-    """Check a presented admin token; a wrong one is counted as a failed login.
-
-    Raises:
-        HTTPException: 429 with ``Retry-After`` once the IP or the codec account has used up
-            its failures in the window (then even the right token waits).
-    """
-    limiter = _limiter(request, sessions, settings)
-    await limiter.reserve()
-    if _is_admin_token(settings, token):
-        await limiter.give_back()
-        return True
-    return False
 
 
 async def require_operator(
@@ -281,7 +247,8 @@ async def require_operator(
 
     Either is enough: with "Pass the user access token" on, the UI sends its own OIDC token
     as ``Authorization`` next to our cookie, and that must not shadow the cookie. A bearer
-    token is checked only without a valid cookie, and a wrong one counts as a failed login.
+    token is checked only without a valid cookie; a wrong admin-token guess counts against
+    the caller's IP (``api.auth.check_admin_token``; the UI's OIDC token, a JWT, does not).
 
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer``; 429 with ``Retry-After`` after
@@ -290,7 +257,7 @@ async def require_operator(
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None and session_is_valid(settings, cookie):
         return
-    if credentials is not None and await _check_admin_token(
+    if credentials is not None and await check_admin_token(
         request, sessions, settings, credentials.credentials
     ):
         return
@@ -399,7 +366,7 @@ async def login(request: Request, settings: SettingsDep, sessions: SessionsDep) 
     # Parsed by hand: the form has one field and python-multipart is not a dependency.
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (fields.get("token") or [""])[0]
-    if not token or not await _check_admin_token(request, sessions, settings, token):
+    if not await check_admin_token(request, sessions, settings, token):
         return _page("Temporal codec: sign in", "<p>Wrong token.</p>" + _LOGIN_FORM, 401)
     secure = request.url.scheme == "https" or settings.tendero_public_url.startswith("https://")
     response = _page(

@@ -196,29 +196,48 @@ async def test_successful_logins_use_up_nothing(
         assert_too_many(await http.post("/api/v2/auth/token", json=right), 900)
 
 
-async def test_wrong_admin_tokens_on_the_codec_count_as_failed_logins(
-    temporal_env: WorkflowEnvironment, database_url
+async def test_admin_token_guesses_are_limited_per_ip_on_codec_and_api(
+    temporal_env: WorkflowEnvironment, sessionmaker, database_url
 ) -> None:
     token = make_settings(database_url).tendero_admin_token.get_secret_value()
+    tenant = await new_tenant(sessionmaker)
     body = {"payloads": []}
     form = {"content-type": "application/x-www-form-urlencoded"}
+    api_path = f"/api/tenants/{tenant.slug}/integrations"
+    good = {"Authorization": f"Bearer {token}"}
     ip = new_ip()
     await fresh_window(900, need_s=60)
-    async with api(temporal_env, database_url, ip, rate_login_per_ip=2) as http:
-        good = {"Authorization": f"Bearer {token}"}
+    async with api(temporal_env, database_url, ip, rate_login_per_ip=3) as http:
         # A right token gives its slot back: any number of them.
         for _ in range(3):
             assert (await http.post("/codec/decode", json=body, headers=good)).status_code == 200
+            assert (await http.get(api_path, headers=good)).status_code == 200
+        # No guesses of the admin token: a JWT (the UI's OIDC token), an API key's shape.
+        for other in ("eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", "tdk_abcdefghij_" + "x" * 43):
+            for _ in range(4):
+                answer = await http.post(
+                    "/codec/decode", json=body, headers={"Authorization": f"Bearer {other}"}
+                )
+                assert answer.status_code == 401
+        # Guesses on the codec (bearer, sign-in form) and on the API share the IP's budget.
         wrong = {"Authorization": "Bearer guess"}
         assert (await http.post("/codec/decode", json=body, headers=wrong)).status_code == 401
         login = await http.post("/codec/login", content="token=guess2", headers=form)
         assert login.status_code == 401
-        # Two failures used the IP's budget: now even the right token waits.
+        assert (await http.get(api_path, headers=wrong)).status_code == 401
+        # Used up: now even the right token waits, on both.
         assert_too_many(await http.post("/codec/decode", json=body, headers=wrong), 900)
         assert_too_many(await http.post("/codec/decode", json=body, headers=good), 900)
         assert_too_many(
             await http.post("/codec/login", content=f"token={token}", headers=form), 900
         )
-    async with api(temporal_env, database_url, new_ip(), rate_login_per_ip=2) as http:
-        # Another address is not locked out (no per-account lock on the codec).
+        assert_too_many(await http.get(api_path, headers=good), 900)
+        # Shop users' logins from the same IP have their own budget.
+        refused = await http.post(
+            "/api/v2/auth/token",
+            json={"tenant": tenant.slug, "email": "nobody@example.com", "password": "x" * 12},
+        )
+        assert refused.status_code == 401
+    async with api(temporal_env, database_url, new_ip(), rate_login_per_ip=3) as http:
+        # Another address is not locked out (no per-account lock on the admin token).
         assert (await http.post("/codec/decode", json=body, headers=good)).status_code == 200
