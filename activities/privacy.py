@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Conversations deleted per transaction by the retention sweep.
 RETENTION_BATCH = 100
+# Older messages of kept conversations deleted per transaction by the retention sweep.
+PRUNE_BATCH = 1000
 
 
 def _not_found() -> ApplicationError:
@@ -414,11 +416,17 @@ class RetentionActivities:
                 # Asked, not awaited: Temporal deletes a closed run some time after it closed.
                 runs, _ = await delete_workflow_runs(self._client, workflow_id, wait=False)
                 result.histories_deleted += runs
-        async with self._sessions() as session, session.begin():
-            pruned = await privacy.prune_transcripts(session, data.tenant_id, data.cutoff)
-        result.messages_pruned = pruned.get("messages", 0)
-        for table, n in pruned.items():
-            rows[table] = rows.get(table, 0) + n
+        while True:  # in batches: one transaction and one heartbeat each
+            async with self._sessions() as session, session.begin():
+                pruned = await privacy.prune_transcripts(
+                    session, data.tenant_id, data.cutoff, limit=PRUNE_BATCH
+                )
+            activity.heartbeat("prune", result.messages_pruned)
+            result.messages_pruned += pruned.get("messages", 0)
+            for table, n in pruned.items():
+                rows[table] = rows.get(table, 0) + n
+            if pruned.get("messages", 0) < PRUNE_BATCH:
+                break
         result.rows = rows
         result.conversations = rows.get("conversations", 0)
         logger.info(

@@ -999,37 +999,52 @@ async def expired_conversations(
 
 
 async def prune_transcripts(
-    session: AsyncSession, tenant_id: uuid.UUID, cutoff: datetime
+    session: AsyncSession, tenant_id: uuid.UUID, cutoff: datetime, *, limit: int = 1000
 ) -> dict[str, int]:
     """Delete the parts of kept conversations older than ``cutoff``; the caller commits.
 
     A conversation that stays (recent activity, or its workflow still runs) keeps only its
-    messages from ``cutoff`` on: older messages go with their model and tool calls, their
-    inbound events and the delivery statuses of the replies, and so do verifications made
-    before ``cutoff``. A running summary that covers only messages older than ``cutoff``
-    (``summary_through`` before it) is cleared; the assistant rebuilds it from what is kept.
+    messages from ``cutoff`` on: older messages go, oldest first and at most ``limit`` per
+    call, with their model and tool calls, their inbound events and the delivery statuses
+    of the replies. Verifications that ended before ``cutoff`` go. The running summary of
+    a conversation that lost messages here (or that covers only older messages) is
+    cleared, since it was written from them; the assistant summarises again from what is
+    kept.
 
     Returns:
-        Rows deleted or cleared per table (``conversation_summaries`` for the summaries).
+        Rows deleted or cleared per table (``conversation_summaries`` for the summaries);
+        ``messages`` below ``limit`` means nothing older is left.
     """
     old = (
         await session.execute(
-            select(Message.id, Message.provider_message_id).where(
-                Message.tenant_id == tenant_id, Message.created_at < cutoff
-            )
+            select(Message.id, Message.provider_message_id, Message.conversation_id)
+            .where(Message.tenant_id == tenant_id, Message.created_at < cutoff)
+            .order_by(Message.created_at, Message.id)
+            .limit(limit)
         )
     ).all()
+    touched = uuid_array({row.conversation_id for row in old})
     counts = await _delete_messages(session, tenant_id, old)
+    ended = func.greatest(
+        Verification.created_at,
+        func.coalesce(Verification.expires_at, Verification.created_at),
+        func.coalesce(Verification.locked_until, Verification.created_at),
+        func.coalesce(Verification.verified_until, Verification.created_at),
+    )
     counts["verifications"] = await _count(
         session,
         delete(Verification)
-        .where(Verification.tenant_id == tenant_id, Verification.created_at < cutoff)
+        .where(Verification.tenant_id == tenant_id, ended < cutoff)
         .returning(Verification.id),
     )
     counts["conversation_summaries"] = await _count(
         session,
         update(Conversation)
-        .where(Conversation.tenant_id == tenant_id, Conversation.summary_through < cutoff)
+        .where(
+            Conversation.tenant_id == tenant_id,
+            Conversation.summary.is_not(None) | Conversation.summary_through.is_not(None),
+            or_(Conversation.id == any_(touched), Conversation.summary_through < cutoff),
+        )
         .values(summary=None, summary_through=None)
         .returning(Conversation.id),
     )

@@ -23,8 +23,10 @@ from tendero.db.models import (
     RateLimitHit,
     Tenant,
     Ticket,
+    Verification,
 )
 from tendero.domain.ids import RETENTION_SCHEDULE_ID
+from tendero.privacy import prune_transcripts
 from tests.api.v2 import user_token
 from tests.harness import Customer as WhatsAppUser
 from tests.harness import Stack, make_settings, running_stack
@@ -133,9 +135,30 @@ async def test_old_conversations_are_deleted_per_tenant_period(stack: Stack) -> 
         first.created_at = long_ago
         old_message, old_wamid = first.id, first.provider_message_id
         assert old_wamid is not None
-        # A running summary of old messages only goes; one reaching into the period stays.
+        # A summary written from messages that go, goes too, even one reaching into the
+        # period; the summary of a conversation that loses nothing stays.
         (await session.get_one(Conversation, mixed)).summary = "Asked about belts in June."
-        (await session.get_one(Conversation, mixed)).summary_through = long_ago
+        (await session.get_one(Conversation, mixed)).summary_through = datetime.now(
+            UTC
+        ) - timedelta(days=2)
+        # Verifications: one that ended before the period goes, one still valid stays.
+        recent_row = await session.get_one(Conversation, recent)
+        ended, valid = uuid.uuid4(), uuid.uuid4()
+        for vid, until in ((ended, long_ago), (valid, datetime.now(UTC) + timedelta(days=1))):
+            session.add(
+                Verification(
+                    id=vid,
+                    tenant_id=short.tenant_id,
+                    conversation_id=recent,
+                    customer_id=recent_row.customer_id,
+                    email="ana@example.com",
+                    level="otp",
+                    status="verified",
+                    workflow_id=f"verify:{short.tenant_id}:{recent}",
+                    created_at=long_ago,
+                    verified_until=until,
+                )
+            )
         (await session.get_one(Conversation, recent)).summary = "Wants a blue hoodie."
         (await session.get_one(Conversation, recent)).summary_through = long_ago + timedelta(
             days=36
@@ -232,6 +255,12 @@ async def test_old_conversations_are_deleted_per_tenant_period(stack: Stack) -> 
             ).scalars()
         }
         assert summaries[mixed] == (None, None)
+        kept_verifications = (
+            await session.execute(
+                select(Verification.id).where(Verification.id.in_([ended, valid]))
+            )
+        ).scalars()
+        assert set(kept_verifications) == {valid}
         assert summaries[recent] == ("Wants a blue hoodie.", long_ago + timedelta(days=36))
     assert await _conversations(stack, long.tenant_id) == {long_old}
     async with stack.sessions() as session:
@@ -321,3 +350,43 @@ async def test_worker_startup_ensures_the_daily_schedule(
     assert described.schedule.spec.time_zone_name == "UTC"
     upcoming = described.info.next_action_times[0]
     assert (upcoming.hour, upcoming.minute) == (4, 0)
+
+
+async def test_pruning_goes_oldest_first_in_batches(stack: Stack) -> None:
+    shop = await make_shop(stack.sessions)
+    conversation_id = await _closed_chat(stack, shop)
+    await mark_old(stack, conversation_id, days=40)
+    async with stack.sessions() as session, session.begin():
+        rows = (
+            await session.execute(select(Message).where(Message.conversation_id == conversation_id))
+        ).scalars()
+        ordered = sorted(rows, key=lambda m: (m.direction != "in", m.id))
+        for n, message in enumerate(ordered):  # distinct ages, the inbound one oldest
+            message.created_at = datetime.now(UTC) - timedelta(days=40, minutes=-n)
+        expected = [m.id for m in ordered]
+    assert len(expected) >= 2
+    cutoff = datetime.now(UTC) - timedelta(days=30)
+    gone: list[uuid.UUID] = []
+    for _ in expected:
+        async with stack.sessions() as session, session.begin():
+            before = set(
+                (
+                    await session.execute(
+                        select(Message.id).where(Message.conversation_id == conversation_id)
+                    )
+                ).scalars()
+            )
+            counts = await prune_transcripts(session, shop.tenant_id, cutoff, limit=1)
+            assert counts["messages"] == 1
+            after = set(
+                (
+                    await session.execute(
+                        select(Message.id).where(Message.conversation_id == conversation_id)
+                    )
+                ).scalars()
+            )
+        gone.extend(before - after)
+    assert gone == expected
+    async with stack.sessions() as session, session.begin():
+        assert (await prune_transcripts(session, shop.tenant_id, cutoff, limit=1))["messages"] == 0
+    assert await _conversations(stack, shop.tenant_id) == {conversation_id}
